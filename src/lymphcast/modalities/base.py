@@ -1,0 +1,66 @@
+"""The one contract every modality model follows, so fusion, evaluation, explanation and the service treat
+them alike (scikit-learn style).
+
+- `__init__` takes keyword-only settings and only stores them (so `get_params`/`clone` work);
+- `fit(cohort)` learns from the labelled patients of a Cohort and returns self;
+- `predict_proba(cohort)` returns the probability of N1b per patient as a float Series indexed by
+  patient_id (NaN where the modality has no data for that patient: fusion masks those);
+- node-level modalities also implement `predict_nodes` (index node_id) and `predict_sides`
+  (MultiIndex patient_id, side);
+- learned state lives in attributes ending with `_`; `is_fitted` checks them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from typing import ClassVar, Literal
+
+import pandas as pd
+
+from ..cohort import Cohort, LymphCastError
+
+
+class NotFittedError(LymphCastError):
+    pass
+
+
+class ModalityModel(ABC):
+    name: ClassVar[str]
+    level: ClassVar[Literal["patient", "node"]]
+
+    @abstractmethod
+    def fit(self, cohort: Cohort) -> "ModalityModel": ...
+
+    @abstractmethod
+    def predict_proba(self, cohort: Cohort) -> pd.Series: ...
+
+    def predict_nodes(self, cohort: Cohort) -> pd.Series:
+        raise NotImplementedError(f"the {self.name} model works at patient level and does not score nodes")
+
+    def predict_sides(self, cohort: Cohort) -> pd.Series:
+        raise NotImplementedError(f"the {self.name} model works at patient level and does not score sides")
+
+    # --- scikit-learn-like plumbing -------------------------------------------------------------
+    def get_params(self) -> dict:
+        sig = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+
+    def clone(self) -> "ModalityModel":
+        return type(self)(**self.get_params())
+
+    @property
+    def is_fitted(self) -> bool:
+        return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+
+    def check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"the {self.name} model is not fitted; call fit() first")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def probability_series(values, patient_ids, name: str = "probability") -> pd.Series:
+    return pd.Series(values, index=pd.Index(patient_ids, name="patient_id"), name=name, dtype="float64")
