@@ -1,0 +1,158 @@
+"""The `lymphcast` command line: one Typer app; every command catches user errors and exits 2."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from .cohort.errors import LymphCastError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="LymphCast: preoperative risk of lateral neck lymph node metastasis (N1b) in papillary "
+                       "thyroid carcinoma, per node, neck side and patient.")
+err = Console(stderr=True)
+out = Console()
+
+
+def user_errors(func):
+    """Turn a LymphCastError into a clear message and exit code 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except LymphCastError as exc:
+            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted; nothing half-written was kept")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # a bug: say so plainly; LYMPHCAST_DEBUG=1 shows the traceback
+            if os.environ.get("LYMPHCAST_DEBUG"):
+                raise
+            err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+                      "This is a bug in LymphCast; rerun with LYMPHCAST_DEBUG=1 for details.", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _split_list(value: Optional[str]) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@app.command()
+@user_errors
+def synth(out_dir: Path = typer.Option(..., "--out", help="Folder to create (must not exist or be empty)."),
+          patients: int = typer.Option(1000, help="Number of patients."),
+          centres: int = typer.Option(4, help="Number of centres (1–26)."),
+          seed: int = typer.Option(0, help="Random seed; the same seed gives the same cohort."),
+          modalities: Optional[str] = typer.Option(None, help="Comma-separated modalities to render "
+                                                    "(default: all available)."),
+          overwrite: bool = typer.Option(False, help="Replace an existing folder.")):
+    """Generate a synthetic multi-centre cohort (with exact risks in truth/)."""
+    from .synth import generate_cohort
+
+    path = generate_cohort(out_dir, patients=patients, centres=centres, seed=seed,
+                           modalities=_split_list(modalities), overwrite=overwrite)
+    out.print(f"synthetic cohort written to {path}")
+
+
+@app.command()
+@user_errors
+def validate(cohort_dir: Path = typer.Argument(..., help="Cohort folder to check.")):
+    """Check a cohort folder; list every problem (file, line, column, expected) and exit 2 if any."""
+    from .cohort import check_cohort
+
+    problems = check_cohort(cohort_dir).problems
+    if problems:
+        raise LymphCastError(f"cohort '{cohort_dir}' has {len(problems)} problem(s)", problems)
+    out.print(f"cohort '{cohort_dir}' is valid")
+
+
+@app.command("import-table")
+@user_errors
+def import_table(table: Path = typer.Argument(..., help="Source CSV (one row per patient)."),
+                 mapping: Path = typer.Option(..., help="Mapping YAML: columns, value maps, filters, leaks."),
+                 out_dir: Path = typer.Option(..., "--out", help="Cohort folder to create."),
+                 overwrite: bool = typer.Option(False, help="Replace an existing folder.")):
+    """Turn a hospital's clinical table into a cohort folder through a column mapping."""
+    from .cohort.import_table import import_table as run
+
+    path = run(table, mapping, out_dir, overwrite=overwrite)
+    out.print(f"cohort written to {path}")
+
+
+@app.command()
+@user_errors
+def train(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
+          model_dir: Path = typer.Option(..., "--out", help="Model bundle folder to create."),
+          modalities: str = typer.Option("clinical", help="Comma-separated modalities."),
+          centres: Optional[str] = typer.Option(None, help="Train only on these centres (comma-separated)."),
+          kind: str = typer.Option("logistic", help="Clinical model: logistic (nomogram) or gbm."),
+          seed: int = typer.Option(0, help="Random seed."),
+          overwrite: bool = typer.Option(False, help="Replace an existing bundle.")):
+    """Train a model on the labelled patients and save it as a bundle."""
+    from .bundle import save_bundle
+    from .cohort import read_cohort
+    from .pipeline import train as run
+
+    if kind not in ("logistic", "gbm"):
+        raise LymphCastError(f"--kind must be logistic or gbm, not '{kind}'")
+    bundle = run(read_cohort(cohort_dir), modalities=_split_list(modalities), centres=_split_list(centres),
+                 options={"clinical": {"kind": kind}}, seed=seed)
+    digest = save_bundle(bundle, model_dir, overwrite=overwrite)
+    out.print(f"model saved to {model_dir} (bundle sha256 {digest[:12]})")
+
+
+@app.command()
+@user_errors
+def predict(model_dir: Path = typer.Argument(..., help="Model bundle folder."),
+            cohort_dir: Path = typer.Argument(..., help="Cohort folder to score."),
+            out_csv: Path = typer.Option(..., "--out", help="Predictions CSV (patient_id,probability)."),
+            centres: Optional[str] = typer.Option(None, help="Score only these centres (comma-separated).")):
+    """Score patients with a trained bundle."""
+    from .bundle import load_bundle
+    from .cohort import read_cohort
+    from .pipeline import predict as run
+    from .predictions import write_predictions
+
+    frame, provenance = run(load_bundle(model_dir), read_cohort(cohort_dir), centres=_split_list(centres))
+    write_predictions(frame, out_csv, provenance)
+    out.print(f"{len(frame)} patient predictions written to {out_csv}")
+
+
+@app.command()
+@user_errors
+def evaluate(predictions: Path = typer.Argument(..., help="Predictions CSV from `lymphcast predict`."),
+             cohort_dir: Path = typer.Argument(..., help="Cohort folder with the recorded labels."),
+             report_dir: Path = typer.Option(..., "--out", help="Report folder to create."),
+             seed: int = typer.Option(0, help="Seed for bootstrap intervals.")):
+    """Write report.html and metrics.json: discrimination, calibration, decision curve, per centre."""
+    from .cohort import read_cohort
+    from .evaluate_run import evaluate_predictions
+
+    metrics = evaluate_predictions(predictions, read_cohort(cohort_dir), report_dir, seed=seed)
+    out.print(f"AUC {metrics['auc']:.3f} (95% CI {metrics['auc_ci_low']:.3f}–{metrics['auc_ci_high']:.3f}); "
+              f"report: {report_dir / 'report.html'}")
+
+
+@app.command()
+@user_errors
+def demo(out_dir: Path = typer.Option(Path("demo-output"), "--out", help="Folder for cohort, model and report."),
+         patients: int = typer.Option(1000, help="Synthetic patients."),
+         seed: int = typer.Option(0, help="Random seed.")):
+    """Synthesize a 4-centre cohort, train on three centres, validate on the fourth, write the report."""
+    from .demo import run_demo
+
+    run_demo(out_dir, patients=patients, seed=seed, console=out)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

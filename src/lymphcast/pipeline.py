@@ -1,0 +1,73 @@
+"""Train and predict over the chosen modalities: what the CLI, the demo and the service call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .bundle import Bundle, manifest_hash
+from .cohort import Cohort, LymphCastError
+from .cohort.splits import stratified_kfold
+from .modalities.registry import model_class
+from .provenance import cohort_hashes, stamp
+
+
+def _one_modality(modalities) -> str:
+    modalities = list(modalities)
+    if len(modalities) != 1:
+        raise LymphCastError("training several modalities together needs the fusion layer, which this version "
+                             "does not have yet; train one modality at a time")
+    return modalities[0]
+
+
+def out_of_fold(model, cohort: Cohort, k: int = 5, seed: int = 0) -> pd.Series:
+    """Out-of-fold probabilities on the training cohort: honest inputs for thresholds (and later stacking)."""
+    oof = pd.Series(np.nan, index=pd.Index(cohort.patients["patient_id"], name="patient_id"), name="probability")
+    for split in stratified_kfold(cohort, k=k, seed=seed):
+        fitted = model.clone().fit(cohort.subset(split.train))
+        oof.loc[list(split.test)] = fitted.predict_proba(cohort.subset(split.test)).loc[list(split.test)]
+    return oof
+
+
+def choose_thresholds(labels: pd.Series, probability: pd.Series) -> dict[str, float]:
+    from .evaluate.thresholds import threshold_for_sensitivity, youden_threshold
+
+    y, p = labels.to_numpy(int), probability.loc[labels.index].to_numpy(float)
+    return {"youden": float(youden_threshold(y, p)),
+            "rule_out_sens90": float(threshold_for_sensitivity(y, p, 0.90)),
+            "rule_out_sens95": float(threshold_for_sensitivity(y, p, 0.95))}
+
+
+def train(cohort: Cohort, *, modalities=("clinical",), centres=None, options: dict | None = None,
+          seed: int = 0) -> Bundle:
+    """Fit the modality model on the labelled patients of `centres` (default: all) and pick thresholds on
+    out-of-fold predictions of the training patients."""
+    name = _one_modality(modalities)
+    data = (cohort.in_centres(centres) if centres else cohort).labelled()
+    labels = data.labels().astype(int)
+    if labels.nunique() < 2 or labels.value_counts().min() < 5:
+        raise LymphCastError(f"training needs at least 5 patients with and 5 without N1b; found "
+                             f"{int(labels.sum())} with and {int((labels == 0).sum())} without")
+    model = model_class(name)(**{"seed": seed, **(options or {}).get(name, {})})
+    oof = out_of_fold(model, data, seed=seed)
+    model.fit(data)
+    manifest = stamp(
+        modalities=[name], settings={name: model.get_params()}, seed=seed,
+        training={"cohort": cohort.meta.name, "centres": sorted(data.patients["centre"].unique()),
+                  "patients": len(labels), "events": int(labels.sum()),
+                  "input_sha256": cohort_hashes(cohort.root) if cohort.root else {}},
+        thresholds=choose_thresholds(labels, oof))
+    return Bundle({name: model}, manifest)
+
+
+def predict(bundle: Bundle, cohort: Cohort, *, centres=None) -> tuple[pd.DataFrame, dict]:
+    """Patient-level probabilities and their provenance."""
+    data = cohort.in_centres(centres) if centres else cohort
+    name = _one_modality(bundle.modalities)
+    probability = bundle.models[name].predict_proba(data)
+    frame = probability.rename("probability").reset_index()
+    provenance = stamp(bundle_sha256=manifest_hash(bundle.manifest), modalities=bundle.modalities,
+                       thresholds=bundle.manifest["thresholds"], cohort=cohort.meta.name,
+                       centres=sorted(data.patients["centre"].unique()),
+                       input_sha256=cohort_hashes(cohort.root) if cohort.root else {})
+    return frame, provenance

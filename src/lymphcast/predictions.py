@@ -1,0 +1,73 @@
+"""Prediction files: `patient_id,probability` CSV plus a `.provenance.json` sidecar, written atomically and
+read back with line-precise errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from .cohort import LymphCastError, Problem
+from .cohort.tables import read_raw_table
+
+
+def sidecar_path(csv_path: Path) -> Path:
+    return csv_path.with_suffix(".provenance.json")
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_predictions(frame: pd.DataFrame, path: str | Path, provenance: dict) -> Path:
+    path = Path(path)
+    _atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6f"))
+    _atomic_write(sidecar_path(path), lambda tmp: tmp.write_text(json.dumps(provenance, indent=2, sort_keys=True)))
+    return path
+
+
+def read_predictions(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """Read a patient-level prediction file; every malformed row is reported at once."""
+    path = Path(path)
+    problems: list[Problem] = []
+    table = read_raw_table(path, str(path), problems)
+    if table is not None:
+        for col in ("patient_id", "probability"):
+            if col not in table.header:
+                problems.append(Problem(str(path), f"required column '{col}' is missing", line=1))
+    if problems:
+        raise LymphCastError(f"cannot read predictions '{path}'", problems)
+    seen = set()
+    for pid, prob, line in zip(table.column("patient_id"), table.column("probability"), table.lines):
+        if not pid:
+            problems.append(Problem(str(path), "expected a patient id, found a blank", line, "patient_id"))
+        elif pid in seen:
+            problems.append(Problem(str(path), f"duplicate patient '{pid}'", line, "patient_id"))
+        seen.add(pid)
+        try:
+            value = float(prob)
+            ok = math.isfinite(value) and 0.0 <= value <= 1.0
+        except ValueError:
+            ok = False
+        if not ok:
+            problems.append(Problem(str(path), f"expected a probability between 0 and 1, found '{prob}'",
+                                    line, "probability"))
+    if problems:
+        raise LymphCastError(f"cannot read predictions '{path}'", problems)
+    frame = pd.DataFrame({"patient_id": table.column("patient_id"),
+                          "probability": pd.to_numeric(pd.Series(table.column("probability")))})
+    side = sidecar_path(path)
+    provenance = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
+    return frame, provenance
