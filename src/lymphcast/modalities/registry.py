@@ -14,10 +14,15 @@ ORACLE_COLUMN = {"clinical": "risk_clinical", "us_image": "risk_us", "us_video":
                  "cytology": "risk_cytology"}
 
 
-def model_class(name: str) -> type[ModalityModel]:
-    from .clinical import ClinicalModel  # imported here: keeps `import lymphcast` light
+def available() -> dict[str, type[ModalityModel]]:
+    """Modalities that have a model in this version (imported here: keeps `import lymphcast` light)."""
+    from .clinical import ClinicalModel
 
-    models: dict[str, type[ModalityModel]] = {"clinical": ClinicalModel}
+    return {"clinical": ClinicalModel}
+
+
+def model_class(name: str) -> type[ModalityModel]:
+    models = available()
     if name in models:
         return models[name]
     if name in KNOWN:

@@ -1,0 +1,97 @@
+"""The command line end to end, and its promise on bad input: a clear message, exit 2, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from lymphcast.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_every_command_has_help():
+    for command in ("synth", "validate", "import-table", "train", "predict", "evaluate", "demo"):
+        result = run(command, "--help")
+        assert result.exit_code == 0, command
+        assert "Usage" in result.output
+
+
+def test_train_predict_evaluate(synth_cohort_dir, tmp_path):
+    assert run("validate", synth_cohort_dir).exit_code == 0
+    result = run("train", synth_cohort_dir, "--out", tmp_path / "model", "--centres", "A,B,C")
+    assert result.exit_code == 0, result.output
+    result = run("predict", tmp_path / "model", synth_cohort_dir, "--out", tmp_path / "pred.csv", "--centres", "D")
+    assert result.exit_code == 0, result.output
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert list(pred.columns) == ["patient_id", "probability"]
+    patients = pd.read_csv(synth_cohort_dir / "patients.csv", dtype=str)
+    assert set(pred.patient_id) == set(patients.loc[patients.centre == "D", "patient_id"])
+    result = run("evaluate", tmp_path / "pred.csv", synth_cohort_dir, "--out", tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    for key in ("n", "events", "auc", "auc_ci_low", "auc_ci_high", "sensitivity", "specificity", "ppv", "npv",
+                "accuracy", "threshold", "brier", "calibration_intercept", "calibration_slope", "oracle_auc"):
+        assert key in metrics, key
+    assert metrics["auc_ci_low"] < metrics["auc"] < metrics["auc_ci_high"]
+    assert metrics["auc"] > 0.6
+    assert (tmp_path / "report" / "report.html").stat().st_size > 10_000
+
+
+def _assert_clean_failure(result, *fragments):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in result.output, (fragment, result.output)
+
+
+def test_malformed_cohort_exits_2_and_writes_nothing(synth_cohort_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(synth_cohort_dir, broken)
+    lines = (broken / "patients.csv").read_text().splitlines()
+    lines[3] = lines[3].replace(",", ",X", 1)  # an unknown centre on line 4
+    (broken / "patients.csv").write_text("\n".join(lines) + "\n")
+    _assert_clean_failure(run("validate", broken), "patients.csv, line 4, column 'centre'")
+    _assert_clean_failure(run("train", broken, "--out", tmp_path / "model"), "line 4")
+    assert not (tmp_path / "model").exists()
+    assert not any(p.name.startswith(".model") for p in tmp_path.iterdir())
+
+
+def test_bad_prediction_file_is_reported_by_line(synth_cohort_dir, tmp_path):
+    (tmp_path / "pred.csv").write_text("patient_id,probability\nA0001,0.3\nA0002,1.7\n")
+    _assert_clean_failure(run("evaluate", tmp_path / "pred.csv", synth_cohort_dir, "--out", tmp_path / "r"),
+                          "line 3", "probability between 0 and 1")
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_model_and_unknown_modality(synth_cohort_dir, tmp_path):
+    _assert_clean_failure(run("predict", tmp_path / "nomodel", synth_cohort_dir, "--out", tmp_path / "p.csv"),
+                          "bundle.json not found")
+    _assert_clean_failure(run("train", synth_cohort_dir, "--out", tmp_path / "m", "--modalities", "clinicl"),
+                          "did you mean 'clinical'")
+    _assert_clean_failure(run("train", synth_cohort_dir, "--out", tmp_path / "m", "--centres", "Q"),
+                          "unknown centre")
+    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "m").exists()
+
+
+def test_tampered_bundle_is_refused(synth_cohort_dir, tmp_path):
+    assert run("train", synth_cohort_dir, "--out", tmp_path / "model").exit_code == 0
+    with open(tmp_path / "model" / "clinical.joblib", "ab") as fh:
+        fh.write(b"tampered")
+    _assert_clean_failure(run("predict", tmp_path / "model", synth_cohort_dir, "--out", tmp_path / "p.csv"),
+                          "does not match the hash")
+
+
+@pytest.mark.parametrize("args", [["--patients", "0"], ["--centres", "40"], ["--modalities", "xray"]])
+def test_bad_synth_arguments(tmp_path, args):
+    result = run("synth", "--out", tmp_path / "c", *args)
+    _assert_clean_failure(result)
+    assert not (tmp_path / "c").exists()

@@ -1,0 +1,45 @@
+"""One conformance test over every modality model: the contract fusion, evaluation and the service rely on."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lymphcast.cohort import read_cohort
+from lymphcast.modalities.base import ModalityModel, NotFittedError
+from lymphcast.modalities.registry import available
+
+
+@pytest.fixture(scope="module")
+def cohort(synth_cohort_dir):
+    return read_cohort(synth_cohort_dir)
+
+
+@pytest.mark.parametrize("name", sorted(available()))
+def test_modality_contract(name, cohort):
+    cls = available()[name]
+    assert issubclass(cls, ModalityModel) and cls.name == name and cls.level in ("patient", "node")
+    model = cls(seed=3)
+    assert not model.is_fitted  # __init__ only stores settings
+    with pytest.raises(NotFittedError):
+        model.predict_proba(cohort)
+    train, test = cohort.in_centres(["A", "B", "C"]), cohort.in_centres(["D"])
+    assert model.fit(train) is model
+    assert model.is_fitted
+    proba = model.predict_proba(test)
+    assert isinstance(proba, pd.Series)
+    assert list(proba.index) == list(test.patients["patient_id"]) and proba.index.name == "patient_id"
+    assert proba.between(0, 1).all()
+    twin = model.clone()
+    assert not twin.is_fitted and twin.get_params() == model.get_params()
+    pd.testing.assert_series_equal(twin.fit(train).predict_proba(test), proba)  # deterministic for a seed
+    revived = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(revived.predict_proba(test).to_numpy(), proba.to_numpy())
+    if cls.level == "node":
+        nodes = model.predict_nodes(test)
+        assert nodes.index.name == "node_id" and nodes.between(0, 1).all()
+        sides = model.predict_sides(test)
+        assert list(sides.index.names) == ["patient_id", "side"]
