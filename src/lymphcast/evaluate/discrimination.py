@@ -6,10 +6,10 @@ estimate). It uses the midrank formulation of Sun & Xu (2014), which is O(n log 
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
-from scipy.stats import norm, rankdata
 
 from ._inputs import check_alpha, outcome_and_scores
 
@@ -24,6 +24,25 @@ class DelongTest(NamedTuple):
     difference_ci_high: float
     z: float
     p_value: float
+
+
+def midranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks of a 1-D array, tied values sharing the mean of their ranks."""
+    order = np.argsort(x, kind="mergesort")
+    x_sorted = x[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(x_sorted)) + 1]
+    ends = np.r_[starts[1:], x_sorted.size]
+    ranks = np.empty(x.size)
+    ranks[order] = np.repeat((starts + 1 + ends) / 2, ends - starts)
+    return ranks
+
+
+def _midranks_rows(x: np.ndarray) -> np.ndarray:
+    return np.vstack([midranks(row) for row in x])
+
+
+def _z(alpha: float) -> float:
+    return NormalDist().inv_cdf(1 - check_alpha(alpha) / 2)
 
 
 def roc_curve(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -43,7 +62,7 @@ def roc_curve(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def auc_score(y, p) -> float:
     """Area under the ROC curve: P(score of an event > score of a non-event), ties counting one half."""
     y, p = outcome_and_scores(y, p)
-    ranks = rankdata(p)  # midranks, so ties count one half
+    ranks = midranks(p)  # midranks, so ties count one half
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
@@ -57,9 +76,9 @@ def delong_auc_covariance(y, scores) -> tuple[np.ndarray, np.ndarray]:
         outcome_and_scores(y, row)
     pos, neg = scores[:, y == 1], scores[:, y == 0]
     m, n = pos.shape[1], neg.shape[1]
-    rank_pos = rankdata(pos, axis=1)
-    rank_neg = rankdata(neg, axis=1)
-    rank_all = rankdata(np.hstack([pos, neg]), axis=1)
+    rank_pos = _midranks_rows(pos)
+    rank_neg = _midranks_rows(neg)
+    rank_all = _midranks_rows(np.hstack([pos, neg]))
     # Structural components: for each event, the share of non-events it outranks (and vice versa).
     v_pos = (rank_all[:, :m] - rank_pos) / n
     v_neg = 1.0 - (rank_all[:, m:] - rank_neg) / m
@@ -70,7 +89,7 @@ def delong_auc_covariance(y, scores) -> tuple[np.ndarray, np.ndarray]:
 
 def auc_ci(y, p, alpha: float = 0.05) -> tuple[float, float, float]:
     """(AUC, low, high): normal interval with DeLong's standard error, clipped to [0, 1]."""
-    z = norm.ppf(1 - check_alpha(alpha) / 2)
+    z = _z(alpha)
     aucs, cov = delong_auc_covariance(y, p)
     auc, se = float(aucs[0]), float(np.sqrt(max(cov[0, 0], 0.0)))
     return auc, max(0.0, auc - z * se), min(1.0, auc + z * se)
@@ -78,7 +97,7 @@ def auc_ci(y, p, alpha: float = 0.05) -> tuple[float, float, float]:
 
 def delong_test(y, p1, p2, alpha: float = 0.05) -> DelongTest:
     """Two-sided DeLong test that two scores on the same patients have equal AUC."""
-    z_crit = norm.ppf(1 - check_alpha(alpha) / 2)
+    z_crit = _z(alpha)
     aucs, cov = delong_auc_covariance(y, np.vstack([np.asarray(p1, float), np.asarray(p2, float)]))
     diff = float(aucs[0] - aucs[1])
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
@@ -86,7 +105,7 @@ def delong_test(y, p1, p2, alpha: float = 0.05) -> DelongTest:
         # Scores ranking everyone identically have a zero-variance difference: nothing to test.
         z, p_value = (0.0, 1.0) if abs(diff) < 1e-12 else (float(np.sign(diff) * np.inf), 0.0)
         return DelongTest(float(aucs[0]), float(aucs[1]), diff, diff, diff, z, p_value)
-    se = np.sqrt(var)
+    se = float(np.sqrt(var))
     z = diff / se
-    return DelongTest(float(aucs[0]), float(aucs[1]), diff, diff - z_crit * se, diff + z_crit * se,
-                      float(z), float(2 * norm.sf(abs(z))))
+    return DelongTest(float(aucs[0]), float(aucs[1]), diff, float(diff - z_crit * se), float(diff + z_crit * se),
+                      float(z), 2 * NormalDist().cdf(-abs(z)))
