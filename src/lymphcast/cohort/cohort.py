@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import LymphCastError
 from .fields import FieldSpec
 from .schema import CohortMeta
 
@@ -47,7 +48,7 @@ class Cohort:
         keep = set(patient_ids)
         unknown = keep - set(self.patients["patient_id"])
         if unknown:
-            raise KeyError(f"{len(unknown)} patient id(s) are not in cohort '{self.meta.name}'")
+            raise LymphCastError(f"{len(unknown)} patient id(s) are not in cohort '{self.meta.name}'")
         pick = lambda df: df[df["patient_id"].isin(keep)].reset_index(drop=True) if len(df) else df  # noqa: E731
         return replace(self, patients=pick(self.patients), nodes=pick(self.nodes), cytology=pick(self.cytology))
 
@@ -55,7 +56,7 @@ class Cohort:
         centres = list(centres)
         unknown = set(centres) - set(self.meta.centre_ids)
         if unknown:
-            raise KeyError(f"unknown centre(s) {', '.join(sorted(unknown))}; this cohort has "
+            raise LymphCastError(f"unknown centre(s) {', '.join(sorted(unknown))}; this cohort has "
                            f"{', '.join(self.meta.centre_ids)}")
         return self.subset(self.patients.loc[self.patients["centre"].isin(centres), "patient_id"])
 

@@ -1,0 +1,122 @@
+"""generate_cohort: write a synthetic multi-centre cohort folder, chunk by chunk, with its exact risks.
+
+Randomness: SeedSequence(seed) spawns one stream for the centres, one for the centres' marginal priors and
+one per chunk of CHUNK_SIZE patients; a chunk's stream spawns the latent model's generator and one generator
+per known modality. The output therefore depends only on the seed and the arguments, and choosing fewer
+modalities never changes the patients.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .. import __version__
+from ..cohort import Centre, CohortMeta, LymphCastError, atomic_dir
+from ..cohort.io import write_meta
+from ..modalities.registry import KNOWN
+from .centres import CentreProfile, draw_centres, profile_row
+from .chunk import simulate_chunk
+from .labels import RANDOM_FLIP
+from .params import OCCULT_PROB
+from .render_base import Renderer
+from .renderers import resolve_modalities
+from .risk_model import PRIOR_DRAWS, QUADRATURE_POINTS, centre_log_priors
+from .states import STATE_N1B
+from .tables import nodes_frame, patients_frame, truth_cytology, truth_nodes, truth_patients, truth_sides
+from .truth_readme import truth_readme
+from .writer import TableWriter
+
+GENERATOR_VERSION = "1"
+CHUNK_SIZE = 256
+MAX_CENTRES = 26  # centres are named A-Z
+
+
+def _check(patients, centres, seed) -> None:
+    def whole(v) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+    if not whole(patients) or patients < 1:
+        raise LymphCastError(f"the number of patients must be a whole number of at least 1, not {patients!r}")
+    if not whole(centres) or not 1 <= centres <= MAX_CENTRES:
+        raise LymphCastError(f"the number of centres must be between 1 and {MAX_CENTRES} (named A-Z), "
+                             f"not {centres!r}")
+    if not whole(seed) or seed < 0:
+        raise LymphCastError(f"the seed must be a whole number of at least 0, not {seed!r}")
+
+
+def _meta(name: str, profiles, renderers: list[Renderer], provenance: dict) -> CohortMeta:
+    fields = {f: None for r in renderers for f in r.clinical_fields}
+    node_fields = {k: v for r in renderers for k, v in r.node_fields.items()}
+    centres = [Centre(id=c.id, name=f"Synthetic centre {c.id}", acquisition=c.acquisition) for c in profiles]
+    return CohortMeta(name=name, synthetic=True, centres=tuple(centres), clinical_fields=fields,
+                      node_fields=node_fields, provenance=provenance,
+                      description="Synthetic papillary thyroid carcinoma cohort from lymphcast.synth; "
+                                  "exact risks in truth/.")
+
+
+def _write_chunk(writer: TableWriter, chunk, profiles, renderers, streams, folder: Path) -> None:
+    patients, nodes, cytology = patients_frame(chunk, profiles), nodes_frame(chunk), []
+    for renderer in renderers:
+        rng = np.random.default_rng(streams[KNOWN.index(renderer.name)])
+        out = renderer.render(chunk, folder, profiles, rng)
+        patients = patients.assign(**dict(out.patients))
+        nodes = nodes.assign(**dict(out.nodes))
+        if out.cytology is not None:
+            cytology.append(out.cytology)
+    writer.append("patients.csv", patients)
+    writer.append("nodes.csv", nodes)
+    if cytology:
+        writer.append("cytology.csv", pd.concat(cytology, ignore_index=True))
+    writer.append("truth/patients.csv", truth_patients(chunk, profiles))
+    writer.append("truth/sides.csv", truth_sides(chunk))
+    writer.append("truth/nodes.csv", truth_nodes(chunk))
+    writer.append("truth/cytology.csv", truth_cytology(chunk))
+
+
+def _write_truth_extras(folder: Path, profiles: list[CentreProfile], priors: np.ndarray, seed: int) -> None:
+    rows = [{**profile_row(c), "prior_n1b": float(np.exp(p) @ STATE_N1B)} for c, p in zip(profiles, priors)]
+    pd.DataFrame(rows).to_csv(folder / "truth" / "centres.csv", index=False, float_format="%.6g")
+    (folder / "truth" / "README.md").write_text(
+        truth_readme(version=GENERATOR_VERSION, seed=seed, occult=OCCULT_PROB, quad=QUADRATURE_POINTS,
+                     draws=PRIOR_DRAWS, flip=RANDOM_FLIP), encoding="utf-8")
+
+
+def generate_cohort(out: Path, *, patients: int, centres: int = 4, seed: int = 0,
+                    modalities: Sequence[str] | None = None, progress: bool = True, overwrite: bool = False) -> Path:
+    """Write a synthetic cohort of `patients` patients from `centres` centres to the folder `out`.
+
+    `modalities`: names to render (None: every modality with a renderer). The folder appears only when
+    generation succeeds; it passes `lymphcast.cohort.read_cohort`. Returns `out`.
+    """
+    _check(patients, centres, seed)
+    renderers = resolve_modalities(modalities)
+    out = Path(out)
+    centre_ss, prior_ss, chunks_ss = np.random.SeedSequence(seed).spawn(3)
+    profiles = draw_centres(centres, np.random.default_rng(centre_ss))
+    n_chunks = math.ceil(patients / CHUNK_SIZE)
+    width = max(6, len(str(patients)))
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with atomic_dir(out, overwrite=overwrite) as folder, Progress(*columns, disable=not progress) as bar:
+        task = bar.add_task("centre priors", total=patients)
+        priors = centre_log_priors(profiles, np.random.default_rng(prior_ss))
+        bar.update(task, description="patients")
+        writer = TableWriter(folder)
+        for i, chunk_ss in enumerate(chunks_ss.spawn(n_chunks)):
+            latent_ss, *streams = chunk_ss.spawn(1 + len(KNOWN))
+            start, stop = i * CHUNK_SIZE, min((i + 1) * CHUNK_SIZE, patients)
+            ids = np.array([f"P{k:0{width}d}" for k in range(start + 1, stop + 1)])
+            chunk = simulate_chunk(ids, profiles, priors, np.random.default_rng(latent_ss))
+            _write_chunk(writer, chunk, profiles, renderers, streams, folder)
+            bar.advance(task, stop - start)
+        _write_truth_extras(folder, profiles, priors, seed)
+        provenance = {"generator": f"lymphcast.synth {GENERATOR_VERSION}", "lymphcast_version": __version__,
+                      "seed": int(seed), "patients": int(patients), "centres": int(centres),
+                      "modalities": [r.name for r in renderers], "chunk_size": CHUNK_SIZE}
+        write_meta(_meta(f"synthetic-seed{seed}", profiles, renderers, provenance), folder)
+    return out

@@ -1,0 +1,47 @@
+"""Registry of modality renderers. `clinical` is built in; image modalities register theirs later.
+
+Names are the modality names the rest of LymphCast uses; asking for one that is known but not rendered yet,
+or for an unknown one, is a user error with the list of what is available.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..cohort import LymphCastError
+from ..cohort.values import did_you_mean
+from ..modalities.registry import KNOWN
+from .render_base import Renderer
+from .render_clinical import CLINICAL
+
+_RENDERERS: dict[str, Renderer] = {CLINICAL.name: CLINICAL}
+
+
+def register_renderer(renderer: Renderer, *, replace: bool = False) -> None:
+    if renderer.name not in KNOWN:
+        raise ValueError(f"'{renderer.name}' is not a modality LymphCast knows ({', '.join(KNOWN)})")
+    if renderer.name in _RENDERERS and not replace:
+        raise ValueError(f"a renderer for '{renderer.name}' is already registered")
+    _RENDERERS[renderer.name] = renderer
+
+
+def available_renderers() -> tuple[str, ...]:
+    """Modalities the generator can render now, in the canonical order."""
+    return tuple(name for name in KNOWN if name in _RENDERERS)
+
+
+def resolve_modalities(modalities: Sequence[str] | None) -> list[Renderer]:
+    """Renderers for the requested names (None: all available), in canonical order, without repeats."""
+    if modalities is None:
+        return [_RENDERERS[name] for name in available_renderers()]
+    if isinstance(modalities, str):
+        modalities = [modalities]
+    for name in modalities:
+        if name not in KNOWN:
+            raise LymphCastError(f"unknown modality '{name}'{did_you_mean(name, KNOWN)}; known: {', '.join(KNOWN)}")
+        if name not in _RENDERERS:
+            raise LymphCastError(f"the synthetic generator cannot render '{name}' yet; available: "
+                                 f"{', '.join(available_renderers())}")
+    if not modalities:
+        raise LymphCastError(f"no modality chosen; available: {', '.join(available_renderers())}")
+    return [_RENDERERS[name] for name in KNOWN if name in set(modalities)]
