@@ -34,8 +34,8 @@ def test_unlabelled_patients_are_predicted_but_not_learnt_from(train_cohort):
     patients = train_cohort.patients.copy()
     patients.loc[:49, "n1b"] = pd.NA
     cohort = make_cohort(patients)
-    model = ClinicalModel().fit(cohort)
-    reference = ClinicalModel().fit(cohort.labelled())
+    model = ClinicalModel(number_scale="linear").fit(cohort)
+    reference = ClinicalModel(number_scale="linear").fit(cohort.labelled())
     pd.testing.assert_series_equal(model.predict_proba(cohort), reference.predict_proba(cohort))
     assert len(model.predict_proba(cohort)) == len(patients)
 
@@ -59,13 +59,13 @@ def test_missing_values_and_unseen_categories_do_not_crash(kind, train_cohort):
 def test_all_missing_training_column_is_left_out(train_cohort, test_cohort):
     patients = train_cohort.patients.copy()
     patients["age"] = np.nan
-    model = ClinicalModel().fit(make_cohort(patients))
+    model = ClinicalModel(number_scale="linear").fit(make_cohort(patients))
     assert "age" not in model.features_ and "tumour_size_mm" in model.features_
     assert model.predict_proba(test_cohort).notna().all()
 
 
 def test_an_absent_field_is_treated_as_missing(train_cohort, test_cohort):
-    model = ClinicalModel().fit(train_cohort)
+    model = ClinicalModel(number_scale="linear").fit(train_cohort)
     without_age = make_cohort(test_cohort.patients.drop(columns="age"))
     with pytest.warns(UserWarning, match="age"):
         p = model.predict_proba(without_age)
@@ -74,7 +74,7 @@ def test_an_absent_field_is_treated_as_missing(train_cohort, test_cohort):
 
 
 def test_a_cohort_lacking_most_trained_fields_is_refused(train_cohort, test_cohort):
-    model = ClinicalModel().fit(train_cohort)
+    model = ClinicalModel(number_scale="linear").fit(train_cohort)
     wrong = make_cohort(test_cohort.patients[["patient_id", "centre", "n1b", "age", "sex"]])
     with pytest.raises(LymphCastError, match="lacks 3 of the 5") as err:
         model.predict_proba(wrong)
@@ -84,7 +84,7 @@ def test_a_cohort_lacking_most_trained_fields_is_refused(train_cohort, test_coho
 def test_a_field_with_another_type_is_refused(train_cohort, test_cohort):
     from lymphcast.cohort import FieldSpec
 
-    model = ClinicalModel().fit(train_cohort)
+    model = ClinicalModel(number_scale="linear").fit(train_cohort)
     patients = test_cohort.patients.assign(multifocal=test_cohort.patients["multifocal"].astype("string"))
     fields = {**test_cohort.fields, "multifocal": FieldSpec(type="category", values=("0", "1"))}
     with pytest.raises(LymphCastError, match="other types") as err:
@@ -100,7 +100,7 @@ def test_user_mistakes_raise_lymphcast_errors(train_cohort):
     assert "did you mean 'tumour_size_mm'" in str(err.value)
     one_class = train_cohort.patients.assign(n1b=pd.array([0] * len(train_cohort.patients), dtype="Int64"))
     with pytest.raises(LymphCastError, match="at least 2"):
-        ClinicalModel().fit(make_cohort(one_class))
+        ClinicalModel(number_scale="linear").fit(make_cohort(one_class))
 
 
 def test_chosen_fields_only_are_used(train_cohort, test_cohort):
@@ -112,7 +112,7 @@ def test_chosen_fields_only_are_used(train_cohort, test_cohort):
 
 
 def test_contributions_add_up_to_the_predicted_log_odds(train_cohort, test_cohort):
-    model = ClinicalModel().fit(train_cohort)
+    model = ClinicalModel(number_scale="linear").fit(train_cohort)
     parts = model.contributions(test_cohort)
     assert list(parts.columns) == list(model.features_)
     total = parts.sum(axis=1) + model.baseline_log_odds
@@ -122,7 +122,7 @@ def test_contributions_add_up_to_the_predicted_log_odds(train_cohort, test_cohor
 
 
 def test_contributions_rank_the_planted_size_effect(train_cohort, test_cohort):
-    parts = ClinicalModel().fit(train_cohort).contributions(test_cohort)
+    parts = ClinicalModel(number_scale="linear").fit(train_cohort).contributions(test_cohort)
     size = test_cohort.patients["tumour_size_mm"].to_numpy()
     assert np.corrcoef(parts["tumour_size_mm"], size)[0, 1] > 0.999  # linear in size, increasing
     assert parts["tumour_size_mm"].std() > parts["age"].std()  # age has no true effect
@@ -132,3 +132,22 @@ def test_gbm_has_no_additive_contributions(train_cohort):
     model = ClinicalModel(kind="gbm").fit(train_cohort)
     with pytest.raises(LymphCastError, match="logistic"):
         model.contributions(train_cohort)
+
+
+def test_auto_scale_logs_a_skewed_size_and_fits_a_log_truth_better():
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(7)
+
+    def log_truth(n, seed, prefix):
+        patients = simulate(n, seed, prefix=prefix)
+        eta = -1.0 + 1.5 * (np.log1p(patients["tumour_size_mm"].to_numpy(float)) - 2.6)
+        patients["n1b"] = pd.array(rng.binomial(1, 1 / (1 + np.exp(-eta))), dtype="Int64")
+        return make_cohort(patients)
+
+    train, test = log_truth(3000, 31, "a"), log_truth(3000, 32, "b")
+    auto = ClinicalModel().fit(train)
+    linear = ClinicalModel(number_scale="linear").fit(train)
+    assert auto.log_fields_ == ["tumour_size_mm"]  # age is uniform: not skewed, kept linear
+    y = test.labels().astype(int).to_numpy()
+    assert log_loss(y, auto.predict_proba(test)) < log_loss(y, linear.predict_proba(test)) - 0.002

@@ -16,7 +16,7 @@ KINDS = ["logistic", "gbm"]
 def test_init_only_stores_settings():
     model = ClinicalModel(kind="gbm", fields=["age"], seed=4, folds=3, calibration="sigmoid")
     assert model.get_params() == {"kind": "gbm", "fields": ["age"], "seed": 4, "folds": 3,
-                                  "calibration": "sigmoid"}
+                                  "calibration": "sigmoid", "number_scale": "auto"}
     assert not model.is_fitted
     assert ClinicalModel.name == "clinical" and ClinicalModel.level == "patient"
 

@@ -17,7 +17,7 @@ def model():
     patients = simulate(500, seed=3)
     patients.loc[::9, "tumour_size_mm"] = np.nan  # so size has a 'missing' tick
     patients.loc[::13, "t_stage"] = pd.NA
-    return ClinicalModel().fit(make_cohort(patients))
+    return ClinicalModel(number_scale="linear").fit(make_cohort(patients))
 
 
 def _points_from_table(table: pd.DataFrame, feature: str, value) -> float:

@@ -68,7 +68,8 @@ def plot_calibration(ax, y, p, *, n_bins: int = 10, strategy: str = "quantile", 
     """Observed vs predicted risk per bin with Wilson intervals, a smooth-free reading of calibration."""
     fig, ax = _axes(ax)
     bins = calibration_curve(y, p, n_bins=n_bins, strategy=strategy)
-    err = np.vstack([bins.observed - bins.observed_low, bins.observed_high - bins.observed])
+    # clip: Wilson bounds can sit a rounding error past the estimate when a bin is all 0 or all 1
+    err = np.clip(np.vstack([bins.observed - bins.observed_low, bins.observed_high - bins.observed]), 0, None)
     ax.errorbar(bins.mean_predicted, bins.observed, yerr=err, fmt="o-", color=color, capsize=3, label=label)
     top = float(min(1.0, max(bins.observed_high.max(), bins.mean_predicted.max()) * 1.1 + 0.02))
     ax.plot([0, top], [0, top], ls=":", color="grey", lw=1, label="perfect calibration")

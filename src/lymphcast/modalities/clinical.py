@@ -20,9 +20,10 @@ from sklearn.pipeline import Pipeline
 from ..cohort import Cohort, LymphCastError
 from ..cohort.values import did_you_mean
 from .base import ModalityModel, probability_series
-from .clinical_features import column_transformer, feature_frame, training_types
+from .clinical_features import column_transformer, feature_frame, skewed_numbers, training_types
 
 KINDS = ("logistic", "gbm")
+NUMBER_SCALES = ("auto", "linear")
 CALIBRATIONS = ("auto", "sigmoid", "isotonic")
 # Penalty grid (C) on standardised inputs: from strong shrinkage to practically unpenalised, so large cohorts
 # can reach a calibration slope of one.
@@ -42,6 +43,8 @@ class ClinicalModel(ModalityModel):
     kind: "logistic" (penalised logistic regression; a nomogram) or "gbm" (calibrated gradient boosting).
     fields: clinical fields to use (default: every clinical column of the training cohort).
     folds: cross-validation folds for the penalty (logistic) or the calibration (gbm).
+    number_scale: "auto" models non-negative, right-skewed numbers (tumour size, TSH) on the log scale;
+    "linear" keeps every number as recorded.
     calibration: for gbm; "auto" takes isotonic only from ISOTONIC_MIN labelled patients on, since isotonic
     regression overfits smaller sets.
     """
@@ -50,16 +53,18 @@ class ClinicalModel(ModalityModel):
     level = "patient"
 
     def __init__(self, *, kind: str = "logistic", fields: list[str] | None = None, seed: int = 0,
-                 folds: int = 5, calibration: str = "auto"):
+                 folds: int = 5, calibration: str = "auto", number_scale: str = "auto"):
         self.kind = kind
         self.fields = fields
         self.seed = seed
         self.folds = folds
         self.calibration = calibration
+        self.number_scale = number_scale
 
     def fit(self, cohort: Cohort) -> "ClinicalModel":
         _check_choice("kind", self.kind, KINDS)
         _check_choice("calibration", self.calibration, CALIBRATIONS)
+        _check_choice("number_scale", self.number_scale, NUMBER_SCALES)
         train = cohort.labelled()
         y = train.labels().to_numpy(dtype=int)
         minority = int(min((y == 1).sum(), (y == 0).sum()))
@@ -70,12 +75,14 @@ class ClinicalModel(ModalityModel):
         types = training_types(train, self.fields)
         folds = StratifiedKFold(min(self.folds, minority), shuffle=True, random_state=self.seed)
         estimator = self._logistic(folds) if self.kind == "logistic" else self._gbm(folds, len(y))
-        pipeline = Pipeline([("features", column_transformer(types)), ("model", estimator)])
         frame = feature_frame(train, types)
+        log_fields = skewed_numbers(frame, types) if self.number_scale == "auto" else []
+        pipeline = Pipeline([("features", column_transformer(types, log_fields)), ("model", estimator)])
         pipeline.fit(frame, y)
         self.features_ = types  # field name → type, in the order the pipeline expects
         self.pipeline_ = pipeline
         self.classes_ = np.array([0, 1])
+        self.log_fields_ = log_fields
         if self.kind == "logistic":
             # The average training patient, against whom contributions are measured.
             self.reference_ = pipeline["features"].transform(frame).mean(axis=0)
