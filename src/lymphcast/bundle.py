@@ -46,10 +46,23 @@ def save_bundle(bundle: Bundle, target: str | Path, *, overwrite: bool = False) 
         for name, model in bundle.models.items():
             joblib.dump(model, tmp / f"{name}.joblib", compress=3)
             files[f"{name}.joblib"] = file_sha256(tmp / f"{name}.joblib")
+            _save_figures(model, name, tmp)
         manifest = {**bundle.manifest, "format": BUNDLE_FORMAT, "files": files}
         (tmp / "bundle.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
     bundle.manifest = manifest
     return manifest_hash(manifest)
+
+
+def _save_figures(model: ModalityModel, name: str, folder: Path) -> None:
+    """Explanatory pictures (e.g. the clinical nomogram) beside the weights, for people, not for loading."""
+    figures = model.figures()
+    if not figures:
+        return
+    import matplotlib.pyplot as plt
+
+    for title, fig in figures.items():
+        fig.savefig(folder / f"{name}_{title}.png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
 
 
 def load_bundle(path: str | Path) -> Bundle:

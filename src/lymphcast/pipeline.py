@@ -67,7 +67,8 @@ def predict(bundle: Bundle, cohort: Cohort, *, centres=None) -> tuple[pd.DataFra
     probability = bundle.models[name].predict_proba(data)
     frame = probability.rename("probability").reset_index()
     provenance = stamp(bundle_sha256=manifest_hash(bundle.manifest), modalities=bundle.modalities,
-                       thresholds=bundle.manifest["thresholds"], cohort=cohort.meta.name,
+                       thresholds=bundle.manifest["thresholds"], model_training=bundle.manifest["training"],
+                       cohort=cohort.meta.name,
                        centres=sorted(data.patients["centre"].unique()),
                        input_sha256=cohort_hashes(cohort.root) if cohort.root else {})
     return frame, provenance

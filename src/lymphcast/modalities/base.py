@@ -41,6 +41,10 @@ class ModalityModel(ABC):
     def predict_sides(self, cohort: Cohort) -> pd.Series:
         raise NotImplementedError(f"the {self.name} model works at patient level and does not score sides")
 
+    def figures(self) -> dict:
+        """Pictures that explain the fitted model as a whole (name → matplotlib Figure); saved with the bundle."""
+        return {}
+
     # --- scikit-learn-like plumbing -------------------------------------------------------------
     def get_params(self) -> dict:
         sig = inspect.signature(type(self).__init__)

@@ -162,3 +162,6 @@ class ClinicalModel(ModalityModel):
         """The classic nomogram drawing as a matplotlib Figure."""
         from .nomogram import plot_nomogram
         return plot_nomogram(self.nomogram(), **kwargs)
+
+    def figures(self) -> dict:
+        return {"nomogram": self.plot_nomogram()} if self.kind == "logistic" else {}
