@@ -43,6 +43,9 @@ def test_train_predict_evaluate(synth_cohort_dir, tmp_path):
         assert key in metrics, key
     assert metrics["auc_ci_low"] < metrics["auc"] < metrics["auc_ci_high"]
     assert metrics["auc"] > 0.6
+    variables = {row["variable"] for row in metrics["subgroups"]}
+    assert {"sex", "age_lt_55", "tumour_le_10mm", "hashimoto", "no_palpable_adenopathy", "us_vendor"} <= variables
+    assert [row["group"] for row in metrics["per_centre"]] == ["D"]
     assert (tmp_path / "report" / "report.html").stat().st_size > 10_000
 
 

@@ -36,6 +36,10 @@ def evaluation_frame(predictions: pd.DataFrame, cohort: Cohort, modalities) -> t
             groups.append(name)
         except KeyError:
             continue  # the cohort does not record that field
+    vendors = {c.id: c.acquisition.get("us", {}).get("vendor") for c in cohort.meta.centres}
+    if any(vendors.values()):  # CLINICAL_FACTS lists the ultrasound vendor among the subgroups to report
+        frame["us_vendor"] = frame["centre"].map(vendors).astype("object").to_numpy()
+        groups.append("us_vendor")
     oracle = None
     truth = cohort.root / "truth" / "patients.csv" if cohort.root else None
     if truth is not None and truth.is_file() and modalities:
