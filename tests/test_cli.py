@@ -19,7 +19,7 @@ def run(*args):
 
 
 def test_every_command_has_help():
-    for command in ("synth", "validate", "import-table", "train", "predict", "evaluate", "demo"):
+    for command in ("synth", "validate", "import-table", "train", "predict", "crossval", "evaluate", "demo"):
         result = run(command, "--help")
         assert result.exit_code == 0, command
         assert "Usage" in result.output
@@ -98,3 +98,24 @@ def test_bad_synth_arguments(tmp_path, args):
     result = run("synth", "--out", tmp_path / "c", *args)
     _assert_clean_failure(result)
     assert not (tmp_path / "c").exists()
+
+
+def test_leave_one_centre_out_crossval_then_evaluate(synth_cohort_dir, tmp_path):
+    result = run("crossval", synth_cohort_dir, "--out", tmp_path / "oof.csv", "--scheme", "loco")
+    assert result.exit_code == 0, result.output
+    oof = pd.read_csv(tmp_path / "oof.csv", dtype={"patient_id": str}).set_index("patient_id")["probability"]
+    patients = pd.read_csv(synth_cohort_dir / "patients.csv", dtype=str)
+    assert set(oof.index) == set(patients.patient_id) and oof.notna().all()
+    # Centre D's scores come from a model that never saw centre D.
+    from lymphcast.cohort import read_cohort
+    from lymphcast.modalities.clinical import ClinicalModel
+
+    cohort = read_cohort(synth_cohort_dir)
+    manual = ClinicalModel().fit(cohort.in_centres(["A", "B", "C"])).predict_proba(cohort.in_centres(["D"]))
+    pd.testing.assert_series_equal(oof.loc[manual.index], manual, check_names=False, atol=1e-6)
+    result = run("evaluate", tmp_path / "oof.csv", synth_cohort_dir, "--out", tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert [row["group"] for row in metrics["per_centre"]] == ["A", "B", "C", "D"]
+    _assert_clean_failure(run("crossval", synth_cohort_dir, "--out", tmp_path / "x.csv", "--scheme", "lopo"),
+                          "kfold or loco")

@@ -130,6 +130,26 @@ def predict(model_dir: Path = typer.Argument(..., help="Model bundle folder."),
 
 @app.command()
 @user_errors
+def crossval(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
+             out_csv: Path = typer.Option(..., "--out", help="Out-of-fold predictions CSV."),
+             scheme: str = typer.Option("kfold", help="kfold (stratified by N1b) or loco (leave one centre out)."),
+             k: int = typer.Option(5, help="Folds for kfold."),
+             modalities: str = typer.Option("clinical", help="Comma-separated modalities."),
+             kind: str = typer.Option("logistic", help="Clinical model: logistic (nomogram) or gbm."),
+             seed: int = typer.Option(0, help="Random seed.")):
+    """Internal validation: score every patient with a model that never saw them; evaluate the CSV after."""
+    from .cohort import read_cohort
+    from .pipeline import cross_validate
+    from .predictions import write_predictions
+
+    frame, provenance = cross_validate(read_cohort(cohort_dir), modalities=_split_list(modalities), scheme=scheme,
+                                       k=k, options={"clinical": {"kind": kind}}, seed=seed)
+    write_predictions(frame, out_csv, provenance)
+    out.print(f"{len(frame)} out-of-fold predictions ({scheme}) written to {out_csv}")
+
+
+@app.command()
+@user_errors
 def evaluate(predictions: Path = typer.Argument(..., help="Predictions CSV from `lymphcast predict`."),
              cohort_dir: Path = typer.Argument(..., help="Cohort folder with the recorded labels."),
              report_dir: Path = typer.Option(..., "--out", help="Report folder to create."),

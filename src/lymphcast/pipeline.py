@@ -7,7 +7,7 @@ import pandas as pd
 
 from .bundle import Bundle, manifest_hash
 from .cohort import Cohort, LymphCastError
-from .cohort.splits import stratified_kfold
+from .cohort.splits import leave_one_centre_out, stratified_kfold
 from .modalities.registry import model_class
 from .provenance import cohort_hashes, stamp
 
@@ -20,11 +20,12 @@ def _one_modality(modalities) -> str:
     return modalities[0]
 
 
-def out_of_fold(model, cohort: Cohort, k: int = 5, seed: int = 0) -> pd.Series:
-    """Out-of-fold probabilities on the training cohort: honest inputs for thresholds (and later stacking)."""
+def out_of_fold(model, cohort: Cohort, k: int = 5, seed: int = 0, splits=None) -> pd.Series:
+    """Out-of-fold probabilities (default: stratified k-fold): honest inputs for thresholds, internal
+    validation and later stacking. Each patient is scored by a model that never saw that patient."""
     oof = pd.Series(np.nan, index=pd.Index(cohort.patients["patient_id"], name="patient_id"), name="probability")
-    for split in stratified_kfold(cohort, k=k, seed=seed):
-        fitted = model.clone().fit(cohort.subset(split.train))
+    for split in splits if splits is not None else stratified_kfold(cohort, k=k, seed=seed):
+        fitted = model.clone().fit(cohort.subset(split.train).labelled())
         oof.loc[list(split.test)] = fitted.predict_proba(cohort.subset(split.test)).loc[list(split.test)]
     return oof
 
@@ -72,3 +73,19 @@ def predict(bundle: Bundle, cohort: Cohort, *, centres=None) -> tuple[pd.DataFra
                        centres=sorted(data.patients["centre"].unique()),
                        input_sha256=cohort_hashes(cohort.root) if cohort.root else {})
     return frame, provenance
+
+
+def cross_validate(cohort: Cohort, *, modalities=("clinical",), scheme: str = "kfold", k: int = 5,
+                   options: dict | None = None, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Internal validation: out-of-fold probabilities for every patient, by stratified k-fold or by
+    leave-one-centre-out (each centre scored by a model trained on the others)."""
+    name = _one_modality(modalities)
+    if scheme not in ("kfold", "loco"):
+        raise LymphCastError(f"--scheme must be kfold or loco, not '{scheme}'")
+    splits = stratified_kfold(cohort, k=k, seed=seed) if scheme == "kfold" else leave_one_centre_out(cohort)
+    model = model_class(name)(**{"seed": seed, **(options or {}).get(name, {})})
+    oof = out_of_fold(model, cohort, splits=splits)
+    provenance = stamp(modalities=[name], settings={name: model.get_params()}, seed=seed,
+                       validation={"scheme": scheme, "splits": [s.name for s in splits]}, cohort=cohort.meta.name,
+                       input_sha256=cohort_hashes(cohort.root) if cohort.root else {})
+    return oof.reset_index(), provenance
