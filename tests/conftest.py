@@ -9,5 +9,5 @@ import pytest
 def synth_cohort_dir(tmp_path_factory):
     from lymphcast.synth import generate_cohort
 
-    return generate_cohort(tmp_path_factory.mktemp("synth") / "cohort", patients=600, centres=4, seed=11,
+    return generate_cohort(tmp_path_factory.mktemp("synth") / "cohort", patients=600, centres=4, seed=11, modalities=["clinical"],
                            progress=False)

@@ -103,8 +103,6 @@ def train(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
     from .cohort import read_cohort
     from .pipeline import train as run
 
-    if kind not in ("logistic", "gbm"):
-        raise LymphCastError(f"--kind must be logistic or gbm, not '{kind}'")
     bundle = run(read_cohort(cohort_dir), modalities=_split_list(modalities), centres=_split_list(centres),
                  options={"clinical": {"kind": kind}}, seed=seed)
     digest = save_bundle(bundle, model_dir, overwrite=overwrite)
