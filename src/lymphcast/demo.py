@@ -13,6 +13,7 @@ from .cohort import LymphCastError
 
 TRAIN_CENTRES = ("A", "B", "C")
 TEST_CENTRE = "D"
+MODALITIES = ["clinical"]  # the modalities the demo trains; later issues add theirs here
 
 
 def run_demo(out: Path, *, patients: int = 1000, seed: int = 0, console: Console | None = None) -> dict:
@@ -32,11 +33,11 @@ def run_demo(out: Path, *, patients: int = 1000, seed: int = 0, console: Console
     (out / ".lymphcast-demo").touch()
 
     console.rule("1/4 synthesize a 4-centre cohort")
-    cohort_dir = generate_cohort(out / "cohort", patients=patients, centres=4, seed=seed)
+    cohort_dir = generate_cohort(out / "cohort", patients=patients, centres=4, seed=seed, modalities=MODALITIES)
     cohort = read_cohort(cohort_dir)
     console.rule(f"2/4 train the clinical model on centres {', '.join(TRAIN_CENTRES)}")
     with console.status("fitting (with 5-fold out-of-fold predictions for the thresholds)…"):
-        bundle = train(cohort, modalities=["clinical"], centres=TRAIN_CENTRES, seed=seed)
+        bundle = train(cohort, modalities=MODALITIES, centres=TRAIN_CENTRES, seed=seed)
     digest = save_bundle(bundle, out / "model")
     console.rule(f"3/4 predict the external centre {TEST_CENTRE}")
     frame, provenance = predict(bundle, cohort, centres=[TEST_CENTRE])
