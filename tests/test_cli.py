@@ -46,6 +46,10 @@ def test_train_predict_evaluate(synth_cohort_dir, tmp_path):
     variables = {row["variable"] for row in metrics["subgroups"]}
     assert {"sex", "age_lt_55", "tumour_le_10mm", "hashimoto", "no_palpable_adenopathy", "us_vendor"} <= variables
     assert [row["group"] for row in metrics["per_centre"]] == ["D"]
+    missing = {row["field"]: row["missing_fraction"] for row in metrics["missing_data"]}
+    patients = patients.loc[patients.centre == "D"]
+    assert missing["tsh_miu_l"] == pytest.approx(patients["tsh_miu_l"].isna().mean())
+    assert "Missing data" in (tmp_path / "report" / "report.html").read_text()
     assert (tmp_path / "report" / "report.html").stat().st_size > 10_000
 
 

@@ -11,6 +11,10 @@ from .modalities.registry import oracle_column
 from .predictions import read_predictions
 from .provenance import file_sha256
 
+MISSING_HANDLING = ("No patient is dropped for a missing predictor: the clinical model imputes the training "
+                    "median (numbers) or most frequent value (binary, category) and adds a missing-value "
+                    "indicator wherever training data had missing values.")
+
 SUBGROUPS = {  # report subgroups from CLINICAL_FACTS.md: name → rule on the patients table
     "sex": lambda p: p["sex"],
     "age_lt_55": lambda p: (p["age"] < 55).where(p["age"].notna()).map({True: "yes", False: "no"}),
@@ -63,5 +67,8 @@ def evaluate_predictions(predictions_csv: str | Path, cohort: Cohort, report_dir
     threshold = provenance.get("thresholds", {}).get("youden")
     provenance = {**provenance, "predictions_sha256": file_sha256(Path(predictions_csv)), "report_seed": seed}
     title = f"LymphCast validation: {', '.join(modalities) or 'model'} on {', '.join(sorted(frame['centre'].unique()))}"
+    evaluated = cohort.patients.set_index("patient_id").loc[predictions["patient_id"]]
+    missing = {name: evaluated[name].isna().mean() for name in cohort.clinical_columns}
     return write_report(frame, Path(report_dir), title=title, provenance=provenance, threshold=threshold,
-                        oracle_column=oracle, group_columns=groups, seed=seed)
+                        oracle_column=oracle, group_columns=groups, seed=seed, missing_data=missing,
+                        missing_data_handling=MISSING_HANDLING)

@@ -178,11 +178,13 @@ def _write_atomically(out_dir: Path, contents: dict[str, str]) -> None:
 
 def write_report(frame: pd.DataFrame, out_dir: str | Path, *, title: str, provenance: dict,
                  threshold: float | None = None, oracle_column: str | None = None, group_columns=(),
-                 seed: int = 0, n_boot: int = 1000) -> dict:
+                 seed: int = 0, n_boot: int = 1000, missing_data: dict[str, float] | None = None,
+                 missing_data_handling: str = "") -> dict:
     """Evaluate patient-level predictions and write out_dir/report.html and out_dir/metrics.json.
 
     `frame` needs patient_id, probability, label (0/1, blank = unknown) and centre. Returns the metrics
-    as written to metrics.json. Nothing is written unless the whole evaluation succeeds.
+    as written to metrics.json. `missing_data` (field → share missing) and its handling text fill the report's
+    missing-data section. Nothing is written unless the whole evaluation succeeds.
     """
     group_columns = list(group_columns)
     data, excluded = _prepare(frame, oracle_column, group_columns)
@@ -190,6 +192,8 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, *, title: str, proven
                             group_columns=group_columns, seed=seed, n_boot=n_boot)
     metrics["excluded"] = excluded
     metrics["n_excluded"] = sum(excluded.values())
+    metrics["missing_data"] = [{"field": k, "missing_fraction": float(v)} for k, v in (missing_data or {}).items()]
+    metrics["missing_data_handling"] = missing_data_handling
     metrics["provenance"] = {"lymphcast_version": __version__, **provenance, "seed": seed}
     metrics = _jsonable(metrics)
     figures = _figures(data, metrics, oracle_column, seed, n_boot)
