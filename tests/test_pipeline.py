@@ -37,3 +37,5 @@ def test_bundle_round_trip_gives_identical_predictions(synth_cohort_dir, tmp_pat
     pd.testing.assert_frame_equal(before, after)
     assert provenance["bundle_sha256"] == digest
     assert 0 < again.threshold < 1
+    card = (tmp_path / "m" / "MODEL_CARD.md").read_text()
+    assert digest in card and "centres A, B, C" in card and "Intended use" in card

@@ -16,6 +16,7 @@ import joblib
 
 from .cohort import LymphCastError, atomic_dir
 from .modalities.base import ModalityModel
+from .model_card import model_card
 from .provenance import file_sha256
 
 BUNDLE_FORMAT = 1
@@ -49,6 +50,7 @@ def save_bundle(bundle: Bundle, target: str | Path, *, overwrite: bool = False) 
             _save_figures(model, name, tmp)
         manifest = {**bundle.manifest, "format": BUNDLE_FORMAT, "files": files}
         (tmp / "bundle.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+        (tmp / "MODEL_CARD.md").write_text(model_card(manifest, manifest_hash(manifest)), encoding="utf-8")
     bundle.manifest = manifest
     return manifest_hash(manifest)
 
