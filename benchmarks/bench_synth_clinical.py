@@ -36,7 +36,8 @@ def main() -> None:
     for seed in range(lo, hi + 1):
         with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            folder = generate_cohort(Path(tmp) / "c", patients=args.patients, centres=4, seed=seed, progress=False)
+            folder = generate_cohort(Path(tmp) / "c", patients=args.patients, centres=4, seed=seed,
+                                     modalities=["clinical"], progress=False)
             cohort = read_cohort(folder)
             truth = pd.read_csv(folder / "truth" / "patients.csv", dtype={"patient_id": str}).set_index("patient_id")
             train, test = cohort.in_centres(["A", "B", "C"]), cohort.in_centres(["D"]).labelled()

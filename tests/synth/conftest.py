@@ -11,7 +11,7 @@ from lymphcast.synth import generate_cohort
 @pytest.fixture(scope="session")
 def cohort5000(tmp_path_factory):
     return generate_cohort(tmp_path_factory.mktemp("synth5000") / "cohort", patients=5000, centres=4, seed=0,
-                           progress=False)
+                           modalities=["clinical"], progress=False)
 
 
 @pytest.fixture(scope="session")

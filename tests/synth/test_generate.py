@@ -20,7 +20,7 @@ FILES = ("cohort.yaml", "patients.csv", "nodes.csv", "truth/patients.csv", "trut
 
 
 def _make(path: Path, **kw) -> Path:
-    kw = {"patients": 300, "centres": 3, "seed": 1, "progress": False, **kw}
+    kw = {"patients": 300, "centres": 3, "seed": 1, "progress": False, "modalities": ["clinical"], **kw}
     return generate_cohort(path, **kw)
 
 
@@ -59,7 +59,7 @@ def test_large_cohort_is_quick_and_uses_many_chunks(tmp_path):
     ({"patients": 0}, "at least 1"), ({"patients": -5}, "at least 1"), ({"patients": 2.5}, "whole number"),
     ({"centres": 0}, "between 1 and 26"), ({"centres": 27}, "between 1 and 26"), ({"seed": -1}, "seed"),
     ({"modalities": ["clinicl"]}, "did you mean 'clinical'"), ({"modalities": ["xray"]}, "unknown modality"),
-    ({"modalities": ["us_image"]}, "cannot render 'us_image' yet; available: clinical"),
+    ({"modalities": ["us_video"]}, "cannot render 'us_video' yet; available: clinical, us_image"),
 ])
 def test_bad_arguments_raise_and_leave_no_folder(tmp_path, kwargs, message):
     with pytest.raises(LymphCastError, match=message):
@@ -101,12 +101,12 @@ def test_a_registered_renderer_adds_media_without_changing_patients(tmp_path, mo
             refs.append(f"media/us/{node_id}.txt")
         return Rendered(nodes={"us_image_file": np.array(refs)})
 
-    monkeypatch.setattr(registry, "_RENDERERS", dict(registry._RENDERERS))
+    monkeypatch.setattr(registry, "_RENDERERS", {"clinical": registry._RENDERERS["clinical"]})
     registry.register_renderer(Renderer("us_image", fake_us))
     assert available_renderers() == ("clinical", "us_image")
     with pytest.raises(ValueError, match="already registered"):
         registry.register_renderer(Renderer("us_image", fake_us))
-    both, plain = _make(tmp_path / "both"), _make(tmp_path / "plain")
+    both, plain = _make(tmp_path / "both", modalities=None), _make(tmp_path / "plain")
     assert filecmp.cmp(both / "patients.csv", plain / "patients.csv", shallow=False)
     cohort = read_cohort(both)  # the validator checks every media file exists
     assert cohort.nodes["us_image_file"].str.startswith("media/us/").all()

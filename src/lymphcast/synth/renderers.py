@@ -13,8 +13,9 @@ from ..cohort.values import did_you_mean
 from ..modalities.registry import KNOWN
 from .render_base import Renderer
 from .render_clinical import CLINICAL
+from .us_renderer import US_IMAGE
 
-_RENDERERS: dict[str, Renderer] = {CLINICAL.name: CLINICAL}
+_RENDERERS: dict[str, Renderer] = {CLINICAL.name: CLINICAL, US_IMAGE.name: US_IMAGE}
 
 
 def register_renderer(renderer: Renderer, *, replace: bool = False) -> None:
