@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from .cohort import LymphCastError, Problem
+from .cohort.io import atomic_file
 from .cohort.tables import read_raw_table
 
 
@@ -19,22 +18,12 @@ def sidecar_path(csv_path: Path) -> Path:
     return csv_path.with_suffix(".provenance.json")
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_predictions(frame: pd.DataFrame, path: str | Path, provenance: dict) -> Path:
     path = Path(path)
-    _atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6f"))
-    _atomic_write(sidecar_path(path), lambda tmp: tmp.write_text(json.dumps(provenance, indent=2, sort_keys=True)))
+    with atomic_file(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6f")
+    with atomic_file(sidecar_path(path)) as tmp:
+        tmp.write_text(json.dumps(provenance, indent=2, sort_keys=True), encoding="utf-8")
     return path
 
 

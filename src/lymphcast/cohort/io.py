@@ -60,6 +60,20 @@ def atomic_dir(target: str | Path, overwrite: bool = False):
     os.replace(tmp, target)
 
 
+@contextmanager
+def atomic_file(target: str | Path):
+    """Yield a temporary path beside `target`; it takes the target's name only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def _to_csv(frame: pd.DataFrame, path: Path) -> None:
     # Nullable ints print as 0/1 and missing values as blank cells, matching the format.
     frame.to_csv(path, index=False, na_rep="", float_format="%.6g")
