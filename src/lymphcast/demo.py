@@ -62,5 +62,6 @@ def _summary(console: Console, m: dict, out: Path, digest: str) -> None:
                   f"{m['calibration_intercept']:.2f} / {m['calibration_slope']:.2f}")
     table.add_row("Brier score", f"{m['brier']:.3f}")
     console.print(table)
-    console.print(f"model bundle sha256 {digest[:12]}; nomogram: {out / 'model' / 'clinical_nomogram.png'}")
-    console.print(f"report: [bold]{out / 'report' / 'report.html'}[/]")
+    console.print(f"model bundle sha256 {digest[:12]}; nomogram: {out / 'model' / 'clinical_nomogram.png'}",
+                  soft_wrap=True)
+    console.print(f"report: [bold]{out / 'report' / 'report.html'}[/]", soft_wrap=True)
