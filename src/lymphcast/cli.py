@@ -89,6 +89,34 @@ def import_table(table: Path = typer.Argument(..., help="Source CSV (one row per
     out.print(f"cohort written to {path}")
 
 
+@app.command("import-images")
+@user_errors
+def import_images(labels: Path = typer.Argument(..., help="Labels CSV: image, label and optional patient_id, centre, "
+                                                          "mask, box (x0,y0,x1,y1), side, level."),
+                  out_dir: Path = typer.Option(..., "--out", help="Cohort folder to create."),
+                  strict: bool = typer.Option(False, "--strict", help="Abort on any problem instead of skipping "
+                                                                      "the bad rows."),
+                  centre: Optional[str] = typer.Option(None, help="Centre id of rows without one (default: site)."),
+                  overwrite: bool = typer.Option(False, help="Replace an existing folder.")):
+    """Turn your own node images (PNG/JPEG/DICOM) and their 0/1 labels into a cohort folder."""
+    from rich.markup import escape
+
+    from .cohort.import_images import REPORT
+    from .cohort.import_images import import_images as run
+
+    result = run(labels, out_dir, strict=strict, centre=centre, overwrite=overwrite)
+    if result.problems:
+        err.print(f"[yellow]warning:[/] {result.rows_skipped} of {result.rows_read} row(s) skipped, "
+                  f"{len(result.problems)} problem(s); all listed in {escape(str(result.out_dir / REPORT))}",
+                  highlight=False)
+        for p in result.problems[:10]:
+            err.print(f"  - {escape(str(p))}", highlight=False)
+        if len(result.problems) > 10:
+            err.print(f"  ... and {len(result.problems) - 10} more", highlight=False)
+    out.print(f"cohort written to {escape(str(result.out_dir))}: {result.nodes} node image(s) of "
+              f"{result.patients} patient(s)", highlight=False)
+
+
 @app.command()
 @user_errors
 def train(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from ..cohort import FieldSpec
+from ..cohort.media_fields import US_IMAGE_NODE_FIELDS
 from .centres import CentreProfile
 from .chunk import Chunk
 from .render_base import Rendered, Renderer
@@ -151,17 +151,6 @@ def render_us_image(chunk: Chunk, out_dir: Path, centres: Sequence[CentreProfile
                            "us_box_y1": boxes[:, 3], "us_pixel_spacing_mm": spacing})
 
 
-def _px(desc: str) -> FieldSpec:
-    return FieldSpec(type="number", description=desc, unit="px", min=0, max=SIZE)
-
-
-NODE_FIELDS = {
-    "us_box_x0": _px("left edge of the node box in the first ultrasound view"),
-    "us_box_y0": _px("top edge of the node box in the first ultrasound view"),
-    "us_box_x1": _px("right edge (exclusive) of the node box in the first ultrasound view"),
-    "us_box_y1": _px("bottom edge (exclusive) of the node box in the first ultrasound view"),
-    "us_pixel_spacing_mm": FieldSpec(type="number", description="pixel spacing of the node's ultrasound views",
-                                     unit="mm", min=0.01, max=2.0),
-}
+NODE_FIELDS = US_IMAGE_NODE_FIELDS
 
 US_IMAGE = Renderer("us_image", render_us_image, node_fields=NODE_FIELDS)
