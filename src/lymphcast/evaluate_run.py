@@ -25,7 +25,8 @@ SUBGROUPS = {  # report subgroups from CLINICAL_FACTS.md: name → rule on the p
 }
 
 
-def evaluation_frame(predictions: pd.DataFrame, cohort: Cohort, modalities) -> tuple[pd.DataFrame, list[str], str | None]:
+def evaluation_frame(predictions: pd.DataFrame, cohort: Cohort,
+                     modalities) -> tuple[pd.DataFrame, list[str], str | None]:
     """Join predictions with recorded labels, centres, subgroups and (synthetic only) the oracle risk."""
     unknown = set(predictions["patient_id"]) - set(cohort.patients["patient_id"])
     if unknown:
