@@ -20,3 +20,18 @@ US_IMAGE_NODE_FIELDS = {
     "us_pixel_spacing_mm": FieldSpec(type="number", description="pixel spacing of the node's ultrasound views",
                                      unit="mm", min=0.01, max=2.0),
 }
+
+
+# Full-field frames (one per patient side with nodes, several nodes each): the node's box in its frame, which is
+# named by the `us_frame_file` media column (a `_file` column, so it needs no spec).
+US_FRAME_NODE_FIELDS = {
+    "us_frame_box_x0": _px("left edge of the node box in its full-field ultrasound frame"),
+    "us_frame_box_y0": _px("top edge of the node box in its full-field ultrasound frame"),
+    "us_frame_box_x1": _px("right edge (exclusive) of the node box in its full-field ultrasound frame"),
+    "us_frame_box_y1": _px("bottom edge (exclusive) of the node box in its full-field ultrasound frame"),
+    "us_frame_pixel_spacing_mm": FieldSpec(type="number", description="pixel spacing of the full-field frame "
+                                           "(the centre's depth setting over its rows)", unit="mm", min=0.01, max=2.0),
+    "us_frame_scale": FieldSpec(type="number", description="size at which the node is drawn in its frame relative "
+                                "to its true size (1 = true size; below 1 only when the side's nodes do not fit)",
+                                min=0.01, max=1.0),
+}

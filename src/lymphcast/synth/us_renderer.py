@@ -8,6 +8,10 @@ between 0.5x and 3x of that spacing); it is recorded per node. Files go to media
 _doppler.png and _mask.png (0/255); the last centre of a cohort with two or more centres (or any centre whose
 acquisition["us"]["format"] is "dicom") writes the B-mode and Doppler images as DICOM (.dcm) instead.
 The node box (x0, y0, x1, y1; x1/y1 exclusive) is that of the first (transverse) view's mask.
+The same renderer also writes one full-field frame per patient side with nodes (us_frame), holding all of that
+side's nodes: media/us_frames/<patient_id>_<side>.png (.dcm for the DICOM centres) and _mask.png (label map),
+with the us_frame_* node columns. Frames draw from a generator seeded after the node views, so the node views are
+the same with or without them.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from ..cohort.media_fields import US_IMAGE_NODE_FIELDS
+from ..cohort.media_fields import US_FRAME_NODE_FIELDS, US_IMAGE_NODE_FIELDS
+from ..cohort.schema import SIDES
 from .centres import CentreProfile
 from .chunk import Chunk
 from .render_base import Rendered, Renderer
 from .us_dicom import write_us_dicom
 from .us_doppler import flow_map
+from .us_frame import render_frame
 from .us_node import NodeShape, node_maps, semi_axes
 from .us_speckle import attenuate, log_compress, psf_sigma_px, speckle_envelope
 from .us_tissue import SIZE, add_vessel, background, grid, vessel
@@ -146,11 +152,51 @@ def render_us_image(chunk: Chunk, out_dir: Path, centres: Sequence[CentreProfile
             cols[key].append(";".join(refs[key]))
         boxes[i] = box(imgs.mask[0])
         spacing[i] = round(imgs.spacing_mm, 5)
+    frames = render_frames(chunk, media, centres, dicom, token, feats_all,
+                           np.random.default_rng(int(rng.integers(2**63))))
     return Rendered(nodes={**{k: np.array(v, dtype=object) for k, v in cols.items()},
                            "us_box_x0": boxes[:, 0], "us_box_y0": boxes[:, 1], "us_box_x1": boxes[:, 2],
-                           "us_box_y1": boxes[:, 3], "us_pixel_spacing_mm": spacing})
+                           "us_box_y1": boxes[:, 3], "us_pixel_spacing_mm": spacing, **frames})
 
 
-NODE_FIELDS = US_IMAGE_NODE_FIELDS
+def render_frames(chunk: Chunk, media: Path, centres: Sequence[CentreProfile], dicom: set[int], token: str,
+                  feats_all: dict, rng: np.random.Generator) -> dict:
+    """One full-field frame per patient side with nodes; returns the us_frame_* node columns."""
+    nodes = chunk.nodes
+    n = len(chunk.node_ids)
+    frames_dir = media.parent / "us_frames"  # not under media/us: its listing holds node views only
+    frames_dir.mkdir(exist_ok=True)
+    files = np.empty(n, dtype=object)
+    boxes = np.zeros((n, 4), int)
+    spacing, scale = np.zeros(n), np.zeros(n)
+    side_id = 2 * np.asarray(nodes.patient) + np.asarray(nodes.side)
+    for sid in np.unique(side_id):
+        idx = np.flatnonzero(side_id == sid)
+        patient = int(nodes.patient[idx[0]])
+        centre = int(chunk.centre_idx[patient])
+        us = centres[centre].acquisition["us"]
+        patient_id, side = str(chunk.patient_ids[patient]), SIDES[int(nodes.side[idx[0]])]
+        frame = render_frame([{k: v[i] for k, v in feats_all.items()} for i in idx], us, rng)
+        stem = f"{patient_id}_{side}"
+        if centre in dicom:
+            write_us_dicom(frames_dir / f"{stem}.dcm", frame.bmode, patient_id=patient_id, spacing_mm=frame.spacing_mm,
+                           token=token, study=patient_id, series=f"{patient_id}_{side}_frame", instance=1,
+                           description=f"lateral neck {side} full field", vendor=str(us["vendor"]),
+                           frequency_mhz=float(us["frequency_mhz"]))
+            ext = "dcm"
+        else:
+            _png(frames_dir / f"{stem}.png", frame.bmode)
+            ext = "png"
+        _png(frames_dir / f"{stem}_mask.png", frame.labels)
+        files[idx] = f"media/us_frames/{stem}.{ext}"
+        boxes[idx] = frame.boxes
+        spacing[idx] = round(frame.spacing_mm, 5)
+        scale[idx] = round(frame.scale, 4)
+    return {"us_frame_file": files, "us_frame_box_x0": boxes[:, 0], "us_frame_box_y0": boxes[:, 1],
+            "us_frame_box_x1": boxes[:, 2], "us_frame_box_y1": boxes[:, 3], "us_frame_pixel_spacing_mm": spacing,
+            "us_frame_scale": scale}
+
+
+NODE_FIELDS = {**US_IMAGE_NODE_FIELDS, **US_FRAME_NODE_FIELDS}
 
 US_IMAGE = Renderer("us_image", render_us_image, node_fields=NODE_FIELDS)
