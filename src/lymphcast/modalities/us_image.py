@@ -1,0 +1,246 @@
+"""The ultrasound-image model: P(metastatic) per lymph node from its B-mode (and Doppler) views, rolled up to
+each neck side and to the patient.
+
+fit: node regions (us_regions) of the labelled patients → a patient-level split into training and validation
+(stratified by N1b; a node never sits on both sides) → NodeNet trained from scratch (nets.training: class
+weights, ultrasound-aware augmentation, early stopping on validation loss, optional checkpoint/resume) →
+Platt recalibration of the node logits on the validation nodes (the class weights bias them) → the roll-up
+(noisy-OR, max or learned) chosen by its log loss on the validation patients and fitted there.
+The validation patients' patient-level probabilities (cross-fitted for the learned roll-up) are kept in
+`validation_proba_`: the pipeline sets its thresholds on them instead of refitting the network k times.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+from ..cohort import Cohort, LymphCastError
+from ..cohort.schema import SIDES
+from .base import ModalityModel, probability_series
+from .rollup import ROLLUPS, Rollup, compare_rollups, side_features
+from .us_regions import VIEWS, Regions, image_nodes, node_regions
+
+MIN_NODES_PER_CLASS = 4
+
+
+class UsImageModel(ModalityModel):
+    """Node-level ultrasound image model.
+
+    size/margin: region side in pixels and the context margin around the node box (fraction of its size);
+    epochs/batch_size/lr/patience: training; val_fraction: share of patients held out for early stopping,
+    calibration and the roll-up; rollup: "auto" (best measured) or one of noisy_or, max, learned;
+    channels: encoder widths; weights: optional local file of NodeNet weights to start from (nothing is ever
+    downloaded); checkpoint: optional file to checkpoint every epoch and resume from.
+    """
+
+    name = "us_image"
+    level = "node"
+    oof = "validation"
+
+    def __init__(self, *, seed: int = 0, size: int = 64, margin: float = 0.25, epochs: int = 30,
+                 batch_size: int = 64, lr: float = 2e-3, patience: int = 6, val_fraction: float = 0.25,
+                 rollup: str = "auto", channels: tuple = (16, 32, 48, 64), weights: str | None = None,
+                 checkpoint: str | None = None, progress: bool = True):
+        self.seed = seed
+        self.size = size
+        self.margin = margin
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.rollup = rollup
+        self.channels = channels
+        self.weights = weights
+        self.checkpoint = checkpoint
+        self.progress = progress
+
+    # --- training -------------------------------------------------------------------------------
+    def fit(self, cohort: Cohort) -> "UsImageModel":
+        from ..nets.training import TrainSettings, fit_binary
+
+        if self.rollup != "auto" and self.rollup not in ROLLUPS:
+            raise LymphCastError(f"rollup must be auto or one of {', '.join(ROLLUPS)}, not {self.rollup!r}")
+        data = cohort.labelled()
+        regions = self._regions(data)
+        nodes = image_nodes(data).set_index("node_id").loc[regions.node_ids]
+        labelled = nodes["metastatic"].notna().to_numpy()
+        y = nodes["metastatic"].fillna(0).to_numpy(int)
+        self._check_labels(data, y[labelled])
+        train_p, val_p = self._split_patients(data)
+        in_val = nodes["patient_id"].isin(val_p).to_numpy()
+        train_idx, val_idx = np.flatnonzero(labelled & ~in_val), np.flatnonzero(labelled & in_val)
+        net = self._new_net()
+        settings = TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                                 patience=self.patience, seed=self.seed)
+        result = fit_binary(net, _forward(regions), y, train_idx, val_idx, settings,
+                            checkpoint=Path(self.checkpoint) if self.checkpoint else None,
+                            config=self._config(data), progress=self.progress, describe="training the node CNN")
+        self.state_dict_ = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        self._net = net
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        raw = self._logits(regions)
+        self.calibration_ = LogisticRegression(C=1e4, max_iter=1000).fit(raw[val_idx, None], y[val_idx])
+        self._choose_rollup(data.subset(val_p), regions, raw)
+        self.training_summary_ = {"patients_train": len(train_p), "patients_validation": len(val_p),
+                                  "nodes_train": len(train_idx), "nodes_validation": len(val_idx),
+                                  "node_events_train": int(y[train_idx].sum()), "best_epoch": result.best_epoch,
+                                  "epochs_run": result.epochs_run, "resumed_from": result.resumed_from}
+        return self
+
+    def _check_labels(self, data: Cohort, y: np.ndarray) -> None:
+        pos, neg = int(y.sum()), int((y == 0).sum())
+        if min(pos, neg) < MIN_NODES_PER_CLASS:
+            raise LymphCastError(f"cohort '{data.meta.name}' has {pos} metastatic and {neg} benign labelled "
+                                 f"nodes with ultrasound images; the us_image model needs at least "
+                                 f"{MIN_NODES_PER_CLASS} of each (column 'metastatic' of nodes.csv)")
+
+    def _split_patients(self, data: Cohort):
+        ids = data.patients["patient_id"].to_numpy()
+        y = data.patients["n1b"].astype(int).to_numpy()
+        strat = y if min(y.sum(), (1 - y).sum()) >= 2 else None
+        return train_test_split(ids, test_size=self.val_fraction, random_state=self.seed, stratify=strat)
+
+    def _config(self, data: Cohort) -> dict:
+        return {"model": self.get_params(), "patients": sorted(map(str, data.patients["patient_id"]))}
+
+    def _choose_rollup(self, val: Cohort, regions: Regions, raw: np.ndarray) -> None:
+        p_nodes = self._calibrated(raw)
+        sides = self._sides(val, regions, p_nodes)
+        side_labels = _side_labels(val)
+        labels = val.labels().astype(int)
+        self.rollup_scores_, held_out = compare_rollups(sides, side_labels, labels, seed=self.seed)
+        self.rollup_ = self.rollup if self.rollup != "auto" else str(self.rollup_scores_["log_loss"].idxmin())
+        self.rollup_model_ = Rollup(self.rollup_).fit(sides, side_labels, labels)
+        self.validation_proba_ = probability_series(held_out[self.rollup_].loc[labels.index], labels.index)
+
+    # --- prediction -----------------------------------------------------------------------------
+    def _new_net(self):
+        import torch
+
+        from ..nets.node_cnn import NodeNet
+
+        torch.manual_seed(self.seed)
+        net = NodeNet(channels=tuple(self.channels))
+        if self.weights:
+            path = Path(self.weights)
+            if not path.is_file():
+                raise LymphCastError(f"{path}: weights file not found")
+            try:
+                net.load_state_dict(torch.load(path, weights_only=True))
+            except Exception as err:  # noqa: BLE001 - any failure here means the file is not our weights
+                raise LymphCastError(f"{path}: not NodeNet weights for channels {tuple(self.channels)} "
+                                     f"({type(err).__name__})") from None
+        return net
+
+    def network(self):
+        """The fitted NodeNet (rebuilt from state_dict_ after loading a saved model)."""
+        self.check_fitted()
+        if getattr(self, "_net", None) is None:
+            net = self._new_net()
+            net.load_state_dict(self.state_dict_)
+            net.eval()
+            self._net = net
+        return self._net
+
+    def _regions(self, cohort: Cohort) -> Regions:
+        if cohort.root is None:
+            raise LymphCastError("the us_image model reads images, so the cohort must come from a folder")
+        return node_regions(cohort, size=self.size, margin=self.margin, progress=self.progress)
+
+    def _logits(self, regions: Regions) -> np.ndarray:
+        import torch
+
+        from ..nets.node_cnn import prepare
+
+        net = self.network()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(regions), 512):
+                sl = slice(start, start + 512)
+                out.append(net(prepare(torch.from_numpy(regions.pixels[sl])), torch.from_numpy(regions.extra[sl]),
+                               torch.from_numpy(regions.present[sl])).numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
+        return self.calibration_.predict_proba(raw[:, None])[:, 1] if len(raw) else raw
+
+    def _sides(self, cohort: Cohort, regions: Regions, p_nodes: np.ndarray) -> pd.DataFrame:
+        nodes = image_nodes(cohort)
+        frame = pd.DataFrame({"node_id": regions.node_ids, "p": p_nodes}).merge(
+            nodes[["node_id", "patient_id", "side", "level"]], on="node_id")
+        return side_features(frame, cohort.patients["patient_id"])
+
+    def predict_nodes(self, cohort: Cohort) -> pd.Series:
+        self.check_fitted()
+        regions = self._regions(cohort)
+        p = self._calibrated(self._logits(regions))
+        return pd.Series(p, index=regions.node_ids, name="probability", dtype="float64")
+
+    def side_table(self, cohort: Cohort) -> pd.DataFrame:
+        """Roll-up inputs per (patient_id, side): noisy-OR, max and node counts per level."""
+        nodes = self.predict_nodes(cohort)
+        frame = pd.DataFrame({"node_id": nodes.index, "p": nodes.to_numpy()}).merge(
+            image_nodes(cohort)[["node_id", "patient_id", "side", "level"]], on="node_id")
+        return side_features(frame, cohort.patients["patient_id"])
+
+    def predict_sides(self, cohort: Cohort) -> pd.Series:
+        self.check_fitted()
+        return self.rollup_model_.sides(self.side_table(cohort))
+
+    def predict_proba(self, cohort: Cohort) -> pd.Series:
+        self.check_fitted()
+        ids = cohort.patients["patient_id"]
+        if not len(image_nodes(cohort)):
+            return probability_series(np.nan, ids)  # no ultrasound images at all: fusion masks this modality
+        p = self.rollup_model_.patients(self.side_table(cohort))
+        return probability_series(p.reindex(ids).to_numpy(), ids)
+
+    def __getstate__(self):
+        state = dict(vars(self))
+        state.pop("_net", None)  # rebuilt from state_dict_ on first use
+        return state
+
+
+def _side_labels(cohort: Cohort) -> pd.Series | None:
+    cols = [f"lateral_{s}" for s in SIDES]
+    if not all(c in cohort.patients.columns for c in cols):
+        return None
+    table = cohort.patients.set_index("patient_id")[cols]
+    table.columns = list(SIDES)
+    labels = table.stack(future_stack=True)
+    labels.index.names = ["patient_id", "side"]
+    return labels if labels.notna().all() else None
+
+
+def _forward(regions: Regions):
+    """The training loop's forward: augments training batches and drops one of two views at random (so
+    single-view nodes, as in most hospital exports, are scored as well)."""
+    import torch
+
+    from ..nets.node_cnn import prepare
+    from ..nets.us_augment import augment
+
+    pixels, extra = torch.from_numpy(regions.pixels), torch.from_numpy(regions.extra)
+    present = torch.from_numpy(regions.present)
+
+    def forward(net, idx, train, gen):
+        x, e, m = pixels[idx].float(), extra[idx], present[idx]
+        if train:
+            b = x.shape[0]
+            xa, ea = augment(x.flatten(0, 1), e.flatten(0, 1), gen)
+            x, e = xa.view(x.shape), ea.view(e.shape)
+            if VIEWS > 1:
+                drop = (torch.rand(b, generator=gen) < 0.25) & m.all(1)
+                which = torch.randint(0, VIEWS, (b,), generator=gen)
+                m = m.clone()
+                m[drop, which[drop]] = False
+        return net(prepare(x), e, m)
+
+    return forward

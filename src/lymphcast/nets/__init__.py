@@ -1,0 +1,1 @@
+"""Small torch networks and the one training loop the image modalities share (below the modalities)."""
