@@ -11,3 +11,12 @@ def synth_cohort_dir(tmp_path_factory):
 
     return generate_cohort(tmp_path_factory.mktemp("synth") / "cohort", patients=600, centres=4, seed=11, modalities=["clinical"],
                            progress=False)
+
+
+@pytest.fixture(scope="session")
+def synth_image_cohort_dir(tmp_path_factory):
+    """A small 4-centre cohort with ultrasound node images and full-field frames (about 10 s to build)."""
+    from lymphcast.synth import generate_cohort
+
+    return generate_cohort(tmp_path_factory.mktemp("synth_us") / "cohort", patients=120, centres=4, seed=12,
+                           modalities=["clinical", "us_image"], progress=False)

@@ -13,16 +13,20 @@ from lymphcast.modalities.base import ModalityModel, NotFittedError
 from lymphcast.modalities.registry import available
 
 
-@pytest.fixture(scope="module")
-def cohort(synth_cohort_dir):
-    return read_cohort(synth_cohort_dir)
+# Settings that keep a network small and its training to a step or two: the contract, not the accuracy.
+QUICK = {"us_image": {"epochs": 2, "size": 32, "channels": (4, 8), "detector_epochs": 1, "progress": False,
+                      "detector_options": {"size": 64, "channels": (4, 8, 16)}}}
+# The cohort each modality needs: the image models read images.
+COHORTS = {"us_image": "synth_image_cohort_dir"}
 
 
 @pytest.mark.parametrize("name", sorted(available()))
-def test_modality_contract(name, cohort):
+def test_modality_contract(name, request):
+    cohort = read_cohort(request.getfixturevalue(COHORTS.get(name, "synth_cohort_dir")))
     cls = available()[name]
     assert issubclass(cls, ModalityModel) and cls.name == name and cls.level in ("patient", "node")
-    model = cls(seed=3)
+    assert cls.oof in ("kfold", "validation")
+    model = cls(seed=3, **QUICK.get(name, {}))
     assert not model.is_fitted  # __init__ only stores settings
     with pytest.raises(NotFittedError):
         model.predict_proba(cohort)
@@ -43,3 +47,8 @@ def test_modality_contract(name, cohort):
         assert nodes.index.name == "node_id" and nodes.between(0, 1).all()
         sides = model.predict_sides(test)
         assert list(sides.index.names) == ["patient_id", "side"]
+        assert sides.between(0, 1).all()
+        assert set(sides.index.get_level_values("patient_id")) == set(test.patients["patient_id"])
+    if cls.oof == "validation":  # the pipeline takes thresholds from these: held-out training patients
+        held_out = model.validation_proba_
+        assert held_out.between(0, 1).all() and set(held_out.index) <= set(train.patients["patient_id"])

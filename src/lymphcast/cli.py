@@ -124,6 +124,11 @@ def train(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
           modalities: str = typer.Option("clinical", help="Comma-separated modalities."),
           centres: Optional[str] = typer.Option(None, help="Train only on these centres (comma-separated)."),
           kind: str = typer.Option("logistic", help="Clinical model: logistic (nomogram) or gbm."),
+          epochs: Optional[int] = typer.Option(None, help="Image models: most training epochs (early stopping "
+                                                          "may end sooner)."),
+          checkpoint: Optional[Path] = typer.Option(None, help="Image models: checkpoint file; an interrupted run "
+                                                               "resumes from it."),
+          weights: Optional[Path] = typer.Option(None, help="Image models: local file of starting weights."),
           seed: int = typer.Option(0, help="Random seed."),
           overwrite: bool = typer.Option(False, help="Replace an existing bundle.")):
     """Train a model on the labelled patients and save it as a bundle."""
@@ -132,26 +137,38 @@ def train(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
     from .pipeline import train as run
 
     bundle = run(read_cohort(cohort_dir), modalities=_split_list(modalities), centres=_split_list(centres),
-                 options={"clinical": {"kind": kind}}, seed=seed)
+                 options=_model_options(kind=kind, epochs=epochs, checkpoint=checkpoint, weights=weights), seed=seed)
     digest = save_bundle(bundle, model_dir, overwrite=overwrite)
     out.print(f"model saved to {model_dir} (bundle sha256 {digest[:12]})")
+
+
+def _model_options(*, kind: str, epochs=None, checkpoint=None, weights=None) -> dict:
+    image = {k: v for k, v in {"epochs": epochs, "checkpoint": str(checkpoint) if checkpoint else None,
+                               "weights": str(weights) if weights else None}.items() if v is not None}
+    return {"clinical": {"kind": kind}, "us_image": image}
 
 
 @app.command()
 @user_errors
 def predict(model_dir: Path = typer.Argument(..., help="Model bundle folder."),
             cohort_dir: Path = typer.Argument(..., help="Cohort folder to score."),
-            out_csv: Path = typer.Option(..., "--out", help="Predictions CSV (patient_id,probability)."),
+            out_csv: Path = typer.Option(..., "--out", help="Predictions CSV (patient_id,probability); node-level "
+                                                            "models also write OUT_sides.csv and OUT_nodes.csv."),
             centres: Optional[str] = typer.Option(None, help="Score only these centres (comma-separated).")):
-    """Score patients with a trained bundle."""
+    """Score patients (and, for node-level models, each neck side and node) with a trained bundle."""
     from .bundle import load_bundle
     from .cohort import read_cohort
     from .pipeline import predict as run
-    from .predictions import write_predictions
+    from .predictions import level_paths, write_predictions, write_table
 
-    frame, provenance = run(load_bundle(model_dir), read_cohort(cohort_dir), centres=_split_list(centres))
+    frame, provenance, detail = run(load_bundle(model_dir), read_cohort(cohort_dir), centres=_split_list(centres),
+                                    levels=True)
     write_predictions(frame, out_csv, provenance)
     out.print(f"{len(frame)} patient predictions written to {out_csv}")
+    for level, path in level_paths(out_csv).items():
+        if level in detail:
+            write_table(detail[level], path)
+            out.print(f"{len(detail[level])} {level[:-1]} predictions written to {path}")
 
 
 @app.command()
@@ -169,7 +186,7 @@ def crossval(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
     from .predictions import write_predictions
 
     frame, provenance = cross_validate(read_cohort(cohort_dir), modalities=_split_list(modalities), scheme=scheme,
-                                       k=k, options={"clinical": {"kind": kind}}, seed=seed)
+                                       k=k, options=_model_options(kind=kind), seed=seed)
     write_predictions(frame, out_csv, provenance)
     out.print(f"{len(frame)} out-of-fold predictions ({scheme}) written to {out_csv}")
 
@@ -179,12 +196,15 @@ def crossval(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
 def evaluate(predictions: Path = typer.Argument(..., help="Predictions CSV from `lymphcast predict`."),
              cohort_dir: Path = typer.Argument(..., help="Cohort folder with the recorded labels."),
              report_dir: Path = typer.Option(..., "--out", help="Report folder to create."),
-             seed: int = typer.Option(0, help="Seed for bootstrap intervals.")):
+             seed: int = typer.Option(0, help="Seed for bootstrap intervals."),
+             model: Optional[Path] = typer.Option(None, "--model", help="Model bundle that made the predictions: "
+                                                  "an ultrasound node model adds node AUC, node detection and a "
+                                                  "Grad-CAM gallery of its most confident calls.")):
     """Write report.html and metrics.json: discrimination, calibration, decision curve, per centre."""
     from .cohort import read_cohort
     from .evaluate_run import evaluate_predictions
 
-    metrics = evaluate_predictions(predictions, read_cohort(cohort_dir), report_dir, seed=seed)
+    metrics = evaluate_predictions(predictions, read_cohort(cohort_dir), report_dir, seed=seed, model=model)
     out.print(f"AUC {metrics['auc']:.3f} (95% CI {metrics['auc_ci_low']:.3f}–{metrics['auc_ci_high']:.3f}); "
               f"report: {report_dir / 'report.html'}")
 

@@ -1,5 +1,5 @@
-"""`lymphcast demo`: the whole path on a synthetic cohort — synthesize, train on three centres, validate
-externally on the fourth, write the report."""
+"""`lymphcast demo`: the whole path on a synthetic cohort — synthesize, train each modality on three centres,
+validate externally on the fourth, write one report per modality."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ from .cohort import LymphCastError
 
 TRAIN_CENTRES = ("A", "B", "C")
 TEST_CENTRE = "D"
-MODALITIES = ["clinical"]  # the modalities the demo trains; later issues add theirs here
+MODALITIES = ["clinical", "us_image"]  # each trained and validated on its own until fusion lands
+DEMO_OPTIONS = {"us_image": {"epochs": 15, "detector_epochs": 12}}  # short training keeps the demo near 8 min
+TITLES = {"clinical": "clinical model", "us_image": "ultrasound-image model"}
+ORACLE_NAMES = {"clinical": "exact clinical risk", "us_image": "exact ultrasound risk"}
 
 
 def run_demo(out: Path, *, patients: int = 1000, seed: int = 0, console: Console | None = None) -> dict:
-    from .bundle import save_bundle
+    """Returns the external-validation metrics per modality."""
     from .cohort import read_cohort
-    from .evaluate_run import evaluate_predictions
-    from .pipeline import predict, train
-    from .predictions import write_predictions
     from .synth import generate_cohort
 
     console = console or Console()
@@ -32,36 +32,48 @@ def run_demo(out: Path, *, patients: int = 1000, seed: int = 0, console: Console
     out.mkdir(parents=True)
     (out / ".lymphcast-demo").touch()
 
-    console.rule("1/4 synthesize a 4-centre cohort")
+    console.rule("synthesize a 4-centre cohort (clinical data and ultrasound images)")
     cohort_dir = generate_cohort(out / "cohort", patients=patients, centres=4, seed=seed, modalities=MODALITIES)
     cohort = read_cohort(cohort_dir)
-    console.rule(f"2/4 train the clinical model on centres {', '.join(TRAIN_CENTRES)}")
-    with console.status("fitting (with 5-fold out-of-fold predictions for the thresholds)…"):
-        bundle = train(cohort, modalities=MODALITIES, centres=TRAIN_CENTRES, seed=seed)
-    digest = save_bundle(bundle, out / "model")
-    console.rule(f"3/4 predict the external centre {TEST_CENTRE}")
-    frame, provenance = predict(bundle, cohort, centres=[TEST_CENTRE])
-    write_predictions(frame, out / "predictions.csv", provenance)
-    console.rule("4/4 evaluate and write the report")
-    metrics = evaluate_predictions(out / "predictions.csv", cohort, out / "report", seed=seed)
-    _summary(console, metrics, out, digest)
-    return metrics
+    results = {name: _one_modality(name, cohort, out, seed, console) for name in MODALITIES}
+    for name, (metrics, digest) in results.items():
+        _summary(console, name, metrics, out, digest)
+    return {name: metrics for name, (metrics, _) in results.items()}
 
 
-def _summary(console: Console, m: dict, out: Path, digest: str) -> None:
-    table = Table(title=f"External validation on centre {TEST_CENTRE} (clinical model)")
+def _one_modality(name: str, cohort, out: Path, seed: int, console: Console) -> tuple[dict, str]:
+    from .bundle import save_bundle
+    from .evaluate_run import evaluate_predictions
+    from .pipeline import predict, train
+    from .predictions import level_paths, write_predictions, write_table
+
+    console.rule(f"{TITLES[name]}: train on centres {', '.join(TRAIN_CENTRES)}")
+    bundle = train(cohort, modalities=[name], centres=TRAIN_CENTRES, seed=seed, options=DEMO_OPTIONS)
+    digest = save_bundle(bundle, out / f"model_{name}")
+    console.rule(f"{TITLES[name]}: predict the external centre {TEST_CENTRE}, evaluate, report")
+    frame, provenance, detail = predict(bundle, cohort, centres=[TEST_CENTRE], levels=True)
+    csv = out / f"predictions_{name}.csv"
+    write_predictions(frame, csv, provenance)
+    for level, path in level_paths(csv).items():
+        if level in detail:
+            write_table(detail[level], path)
+    metrics = evaluate_predictions(csv, cohort, out / f"report_{name}", seed=seed)
+    return metrics, digest
+
+
+def _summary(console: Console, name: str, m: dict, out: Path, digest: str) -> None:
+    table = Table(title=f"External validation on centre {TEST_CENTRE} ({TITLES[name]})")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("patients / N1b events", f"{m['n']} / {m['events']}")
     table.add_row("AUC (95% CI, DeLong)", f"{m['auc']:.3f} ({m['auc_ci_low']:.3f}–{m['auc_ci_high']:.3f})")
     if m.get("oracle_auc") is not None:
-        table.add_row("oracle AUC (exact clinical risk)", f"{m['oracle_auc']:.3f}")
+        table.add_row(f"oracle AUC ({ORACLE_NAMES[name]})", f"{m['oracle_auc']:.3f}")
     table.add_row(f"sensitivity / specificity at {m['threshold']:.2f}",
                   f"{m['sensitivity']:.2f} / {m['specificity']:.2f}")
     table.add_row("calibration intercept / slope",
                   f"{m['calibration_intercept']:.2f} / {m['calibration_slope']:.2f}")
     table.add_row("Brier score", f"{m['brier']:.3f}")
     console.print(table)
-    console.print(f"model bundle sha256 {digest[:12]}; nomogram: {out / 'model' / 'clinical_nomogram.png'}",
-                  soft_wrap=True)
-    console.print(f"report: [bold]{out / 'report' / 'report.html'}[/]", soft_wrap=True)
+    console.print(f"model bundle sha256 {digest[:12]}: {out / f'model_{name}'}", soft_wrap=True)
+    console.print(f"report: [bold]{out / f'report_{name}' / 'report.html'}[/]", soft_wrap=True)

@@ -50,29 +50,44 @@ def train(cohort: Cohort, *, modalities=("clinical",), centres=None, options: di
         raise LymphCastError(f"training needs at least 5 patients with and 5 without N1b; found "
                              f"{int(labels.sum())} with and {int((labels == 0).sum())} without")
     model = model_class(name)(**{"seed": seed, **(options or {}).get(name, {})})
-    oof = out_of_fold(model, data, seed=seed)
-    model.fit(data)
+    if model.oof == "validation":  # fit once; thresholds from the model's own held-out validation patients
+        model.fit(data)
+        oof = model.validation_proba_
+        labels = labels.loc[oof.index]
+    else:
+        oof = out_of_fold(model, data, seed=seed)
+        model.fit(data)
     manifest = stamp(
         modalities=[name], settings={name: model.get_params()}, seed=seed,
         training={"cohort": cohort.meta.name, "centres": sorted(data.patients["centre"].unique()),
                   "patients": len(labels), "events": int(labels.sum()),
                   "input_sha256": cohort_hashes(cohort.root) if cohort.root else {}},
-        thresholds=choose_thresholds(labels, oof))
+        thresholds=choose_thresholds(labels, oof), threshold_source=(
+            "validation patients held out from training" if model.oof == "validation" else "5-fold out-of-fold"))
     return Bundle({name: model}, manifest)
 
 
-def predict(bundle: Bundle, cohort: Cohort, *, centres=None) -> tuple[pd.DataFrame, dict]:
-    """Patient-level probabilities and their provenance."""
+def predict(bundle: Bundle, cohort: Cohort, *, centres=None,
+            levels: bool = False) -> tuple[pd.DataFrame, dict] | tuple[pd.DataFrame, dict, dict]:
+    """Patient-level probabilities and their provenance; with `levels`, also the side- and node-level
+    tables of a node-level model ({"sides": ..., "nodes": ...}; empty for a patient-level model)."""
     data = cohort.in_centres(centres) if centres else cohort
     name = _one_modality(bundle.modalities)
-    probability = bundle.models[name].predict_proba(data)
+    model = bundle.models[name]
+    probability = model.predict_proba(data)
     frame = probability.rename("probability").reset_index()
+    detail = {}
+    if levels and model.level == "node":
+        detail["sides"] = model.predict_sides(data).rename("probability").reset_index()
+        nodes = model.predict_nodes(data).rename("probability").rename_axis("node_id").reset_index()
+        where = data.nodes[["node_id", "patient_id", "side", "level"]]
+        detail["nodes"] = where.merge(nodes, on="node_id")
     provenance = stamp(bundle_sha256=manifest_hash(bundle.manifest), modalities=bundle.modalities,
                        thresholds=bundle.manifest["thresholds"], model_training=bundle.manifest["training"],
                        cohort=cohort.meta.name,
                        centres=sorted(data.patients["centre"].unique()),
                        input_sha256=cohort_hashes(cohort.root) if cohort.root else {})
-    return frame, provenance
+    return (frame, provenance, detail) if levels else (frame, provenance)
 
 
 def cross_validate(cohort: Cohort, *, modalities=("clinical",), scheme: str = "kfold", k: int = 5,

@@ -18,6 +18,19 @@ def sidecar_path(csv_path: Path) -> Path:
     return csv_path.with_suffix(".provenance.json")
 
 
+def level_paths(csv_path: str | Path) -> dict[str, Path]:
+    """Where the side- and node-level tables of a prediction file go: OUT_sides.csv, OUT_nodes.csv."""
+    csv_path = Path(csv_path)
+    return {level: csv_path.with_name(f"{csv_path.stem}_{level}.csv") for level in ("sides", "nodes")}
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6f")
+    return path
+
+
 def write_predictions(frame: pd.DataFrame, path: str | Path, provenance: dict) -> Path:
     path = Path(path)
     with atomic_file(path) as tmp:

@@ -7,7 +7,10 @@ them alike (scikit-learn style).
   patient_id (NaN where the modality has no data for that patient: fusion masks those);
 - node-level modalities also implement `predict_nodes` (index node_id) and `predict_sides`
   (MultiIndex patient_id, side);
-- learned state lives in attributes ending with `_`; `is_fitted` checks them.
+- learned state lives in attributes ending with `_`; `is_fitted` checks them;
+- `oof` says how the pipeline gets honest training-set probabilities for thresholds: "kfold" (refit k
+  times, cheap models) or "validation" (fit once; the model keeps its held-out patients' probabilities in
+  `validation_proba_`, for networks too slow to refit k times).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class NotFittedError(LymphCastError):
 class ModalityModel(ABC):
     name: ClassVar[str]
     level: ClassVar[Literal["patient", "node"]]
+    oof: ClassVar[Literal["kfold", "validation"]] = "kfold"
 
     @abstractmethod
     def fit(self, cohort: Cohort) -> "ModalityModel": ...

@@ -17,8 +17,9 @@ ORACLE_COLUMN = {"clinical": "risk_clinical", "us_image": "risk_us", "us_video":
 def available() -> dict[str, type[ModalityModel]]:
     """Modalities that have a model in this version (imported here: keeps `import lymphcast` light)."""
     from .clinical import ClinicalModel
+    from .us_image import UsImageModel
 
-    return {"clinical": ClinicalModel}
+    return {"clinical": ClinicalModel, "us_image": UsImageModel}
 
 
 def model_class(name: str) -> type[ModalityModel]:

@@ -32,14 +32,15 @@ def _clip(p):
 
 def side_features(nodes: pd.DataFrame, patient_ids) -> pd.DataFrame:
     """One row per (patient_id, side) of `patient_ids`: noisy_or, max (probabilities) and node counts per
-    lateral level. `nodes` has patient_id, side, level and p (node probability); non-lateral nodes are ignored."""
+    lateral level. `nodes` has patient_id, side, level and p (node probability); nodes of central levels are
+    ignored; nodes of unknown level (blank: found by the detector) count in noisy_or and max only."""
     index = pd.MultiIndex.from_product([pd.Index(patient_ids).unique(), SIDES], names=["patient_id", "side"])
-    lateral = nodes[nodes["level"].isin(LATERAL_LEVELS)]
+    lateral = nodes[nodes["level"].isin(LATERAL_LEVELS) | nodes["level"].isna()]
     groups = lateral.groupby(["patient_id", "side"])["p"]
     out = pd.DataFrame(index=index)
     out["noisy_or"] = (1 - groups.apply(lambda p: float(np.prod(1 - p)))).reindex(index).fillna(0.0)
     out["max"] = groups.max().reindex(index).fillna(0.0)
-    counts = lateral.groupby(["patient_id", "side", "level"]).size().unstack("level")
+    counts = lateral.dropna(subset=["level"]).groupby(["patient_id", "side", "level"]).size().unstack("level")
     for level in LATERAL_LEVELS:
         col = counts[level] if level in counts.columns else pd.Series(dtype=float)
         out[f"n_{level}"] = col.reindex(index).fillna(0).to_numpy()

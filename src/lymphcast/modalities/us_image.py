@@ -26,6 +26,7 @@ from .rollup import ROLLUPS, Rollup, compare_rollups, side_features
 from .us_regions import VIEWS, Regions, image_nodes, node_regions
 
 MIN_NODES_PER_CLASS = 4
+DOPPLER_DROPOUT = 0.2  # share of training nodes shown without their Doppler images
 
 
 class UsImageModel(ModalityModel):
@@ -35,7 +36,9 @@ class UsImageModel(ModalityModel):
     epochs/batch_size/lr/patience: training; val_fraction: share of patients held out for early stopping,
     calibration and the roll-up; rollup: "auto" (best measured) or one of noisy_or, max, learned;
     channels: encoder widths; weights: optional local file of NodeNet weights to start from (nothing is ever
-    downloaded); checkpoint: optional file to checkpoint every epoch and resume from.
+    downloaded); checkpoint: optional file to checkpoint every epoch and resume from; detector: "auto" (train
+    the full-field node detector when the cohort has frames with node boxes) or "off"; detector_epochs: its
+    training epochs; detector_options: other NodeDetector settings (e.g. size, channels).
     """
 
     name = "us_image"
@@ -45,7 +48,8 @@ class UsImageModel(ModalityModel):
     def __init__(self, *, seed: int = 0, size: int = 64, margin: float = 0.25, epochs: int = 30,
                  batch_size: int = 64, lr: float = 2e-3, patience: int = 6, val_fraction: float = 0.25,
                  rollup: str = "auto", channels: tuple = (16, 32, 48, 64), weights: str | None = None,
-                 checkpoint: str | None = None, progress: bool = True):
+                 checkpoint: str | None = None, detector: str = "auto", detector_epochs: int = 20,
+                 detector_options: dict | None = None, progress: bool = True):
         self.seed = seed
         self.size = size
         self.margin = margin
@@ -58,6 +62,9 @@ class UsImageModel(ModalityModel):
         self.channels = channels
         self.weights = weights
         self.checkpoint = checkpoint
+        self.detector = detector
+        self.detector_epochs = detector_epochs
+        self.detector_options = detector_options
         self.progress = progress
 
     # --- training -------------------------------------------------------------------------------
@@ -88,6 +95,7 @@ class UsImageModel(ModalityModel):
         raw = self._logits(regions)
         self.calibration_ = LogisticRegression(C=1e4, max_iter=1000).fit(raw[val_idx, None], y[val_idx])
         self._choose_rollup(data.subset(val_p), regions, raw)
+        self._fit_detector(data.subset(train_p), data.subset(val_p))
         self.training_summary_ = {"patients_train": len(train_p), "patients_validation": len(val_p),
                                   "nodes_train": len(train_idx), "nodes_validation": len(val_idx),
                                   "node_events_train": int(y[train_idx].sum()), "best_epoch": result.best_epoch,
@@ -119,6 +127,38 @@ class UsImageModel(ModalityModel):
         self.rollup_ = self.rollup if self.rollup != "auto" else str(self.rollup_scores_["log_loss"].idxmin())
         self.rollup_model_ = Rollup(self.rollup_).fit(sides, side_labels, labels)
         self.validation_proba_ = probability_series(held_out[self.rollup_].loc[labels.index], labels.index)
+
+    def _fit_detector(self, train: Cohort, val: Cohort) -> None:
+        """The detector learns from the training patients' frames; the frame roll-up (detected nodes have no
+        level, and a detector misses some) is chosen and fitted on the validation patients' frames."""
+        if self.detector not in ("auto", "off"):
+            raise LymphCastError(f"detector must be auto or off, not {self.detector!r}")
+        if self.detector == "off" or not _has_boxed_frames(train) or not _has_boxed_frames(val):
+            return
+        from .us_detect import NodeDetector
+
+        settings = {"seed": self.seed, "epochs": self.detector_epochs, "progress": self.progress,
+                    **(self.detector_options or {})}
+        self.detector_ = NodeDetector(**settings).fit(train)
+        frames = self.predict_frames(val)
+        sides = side_features(frames.assign(level=np.nan, p=frames["probability"]), val.patients["patient_id"])
+        labels = val.labels().astype(int)
+        scores, _ = compare_rollups(sides, _side_labels(val), labels, seed=self.seed)
+        self.frame_rollup_scores_ = scores
+        self.frame_rollup_ = Rollup(str(scores["log_loss"].idxmin())).fit(sides, _side_labels(val), labels)
+
+    def predict_frames(self, cohort: Cohort) -> pd.DataFrame:
+        """Every node the detector finds in the cohort's full-field frames, with its box, detection score and
+        metastasis probability (node_id `<patient>-<side>-F<k>`)."""
+        from .us_frame_nodes import frame_regions
+
+        self.check_fitted()
+        if getattr(self, "detector_", None) is None:
+            raise LymphCastError("this us_image model has no node detector (its training cohort had no "
+                                 "full-field frames with node boxes), so it cannot score frames without boxes")
+        found = self.detector_.detect_frames(cohort)
+        regions = frame_regions(cohort, found, size=self.size, margin=self.margin)
+        return found.assign(node_id=regions.node_ids, probability=self._calibrated(self._logits(regions)))
 
     # --- prediction -----------------------------------------------------------------------------
     def _new_net(self):
@@ -190,22 +230,52 @@ class UsImageModel(ModalityModel):
             image_nodes(cohort)[["node_id", "patient_id", "side", "level"]], on="node_id")
         return side_features(frame, cohort.patients["patient_id"])
 
+    def _side_and_patient(self, cohort: Cohort) -> tuple[pd.Series, pd.Series]:
+        """P(side positive) and P(N1b) for every patient of `cohort`: from the node images; a side with a
+        full-field frame but no node image through the detector and the frame roll-up."""
+        sides = self.side_table(cohort)
+        p_side, p_patient = self.rollup_model_.sides(sides), self.rollup_model_.patients(sides)
+        from .us_frame_nodes import frame_only_sides
+
+        framed = frame_only_sides(cohort)
+        if len(framed) and getattr(self, "detector_", None) is not None:
+            ids = framed.get_level_values("patient_id").unique()
+            found = self.predict_frames(cohort.subset(ids))
+            f_sides = side_features(found.assign(level=np.nan, p=found["probability"]), ids)
+            p_side.loc[framed] = self.frame_rollup_.sides(f_sides).loc[framed]
+            imaged = set(image_nodes(cohort)["patient_id"])
+            p_frame = self.frame_rollup_.patients(f_sides)
+            mixed = 1 - (1 - p_side.loc[list(ids)]).groupby(level="patient_id").prod()  # both kinds of side
+            p_patient.loc[ids] = [mixed[i] if i in imaged else p_frame[i] for i in ids]
+        return p_side, p_patient
+
     def predict_sides(self, cohort: Cohort) -> pd.Series:
         self.check_fitted()
-        return self.rollup_model_.sides(self.side_table(cohort))
+        return self._side_and_patient(cohort)[0]
 
     def predict_proba(self, cohort: Cohort) -> pd.Series:
         self.check_fitted()
         ids = cohort.patients["patient_id"]
-        if not len(image_nodes(cohort)):
+        from .us_frame_nodes import frame_only_sides
+
+        if not len(image_nodes(cohort)) and not (len(frame_only_sides(cohort)) and hasattr(self, "detector_")):
             return probability_series(np.nan, ids)  # no ultrasound images at all: fusion masks this modality
-        p = self.rollup_model_.patients(self.side_table(cohort))
+        p = self._side_and_patient(cohort)[1]
         return probability_series(p.reindex(ids).to_numpy(), ids)
 
     def __getstate__(self):
         state = dict(vars(self))
         state.pop("_net", None)  # rebuilt from state_dict_ on first use
         return state
+
+
+def _has_boxed_frames(cohort: Cohort) -> bool:
+    from .us_detect_data import BOX_COLUMNS, FRAME_COLUMN
+
+    nodes = cohort.nodes
+    if not len(nodes) or not {FRAME_COLUMN, *BOX_COLUMNS} <= set(nodes.columns):
+        return False
+    return bool(nodes[list(BOX_COLUMNS)].notna().all(axis=1).any())
 
 
 def _side_labels(cohort: Cohort) -> pd.Series | None:
@@ -220,8 +290,9 @@ def _side_labels(cohort: Cohort) -> pd.Series | None:
 
 
 def _forward(regions: Regions):
-    """The training loop's forward: augments training batches and drops one of two views at random (so
-    single-view nodes, as in most hospital exports, are scored as well)."""
+    """The training loop's forward: augments training batches, drops one of two views at random (so
+    single-view nodes, as in most hospital exports, are scored as well) and the Doppler images of some nodes
+    (so B-mode-only views, such as nodes cut from a full-field frame, are scored as well)."""
     import torch
 
     from ..nets.node_cnn import prepare
@@ -241,6 +312,10 @@ def _forward(regions: Regions):
                 which = torch.randint(0, VIEWS, (b,), generator=gen)
                 m = m.clone()
                 m[drop, which[drop]] = False
+            no_flow = torch.rand(b, generator=gen) < DOPPLER_DROPOUT
+            x[no_flow, :, 1] = 0
+            e = e.clone()
+            e[no_flow, :, 3] = 0
         return net(prepare(x), e, m)
 
     return forward

@@ -24,7 +24,7 @@ from ..io.images import ImageReadError, read_image
 
 VIEWS = 2
 BOX_COLUMNS = ("us_box_x0", "us_box_y0", "us_box_x1", "us_box_y1")
-EXTRA = 3  # log box width mm, log box height mm, spacing known (0/1)
+EXTRA = 4  # log box width mm, log box height mm, spacing known (0/1), Doppler present (0/1)
 _CACHE: dict[tuple, tuple] = {}
 _CACHE_MAX = 200_000  # node views; ~8 KB each at 64 px
 
@@ -102,7 +102,8 @@ def _view(cohort: Cohort, row, view: int, size: int, margin: float):
     window = square_window(box, margin)
     bmode = crop(image.pixels, window, size)
     doppler = np.zeros_like(bmode)
-    if view < len(doppler_refs):
+    has_flow = view < len(doppler_refs)
+    if has_flow:
         flow = _read(cohort, doppler_refs[view], "Doppler image").pixels
         if flow.shape != image.pixels.shape:
             raise LymphCastError(f"{doppler_refs[view]}: the Doppler image is {flow.shape[1]}x{flow.shape[0]} "
@@ -110,9 +111,14 @@ def _view(cohort: Cohort, row, view: int, size: int, margin: float):
         doppler = crop(flow, window, size)
     spacing = row.get("us_pixel_spacing_mm")
     spacing = float(spacing) if spacing is not None and pd.notna(spacing) else image.spacing_mm
-    w, h = box[2] - box[0], box[3] - box[1]
-    extra = (np.log(w * spacing), np.log(h * spacing), 1.0) if spacing else (0.0, 0.0, 0.0)
-    return np.stack([bmode, doppler]), np.asarray(extra, np.float32), np.asarray(window, float)
+    return np.stack([bmode, doppler]), view_extra(box, spacing, has_flow), np.asarray(window, float)
+
+
+def view_extra(box, spacing_mm: float | None, has_flow: bool) -> np.ndarray:
+    """The numbers that go with a view (see EXTRA)."""
+    w, h = max(box[2] - box[0], 1), max(box[3] - box[1], 1)
+    size = (np.log(w * spacing_mm), np.log(h * spacing_mm), 1.0) if spacing_mm else (0.0, 0.0, 0.0)
+    return np.asarray((*size, float(has_flow)), np.float32)
 
 
 def _key(cohort: Cohort, row, view: int, size: int, margin: float) -> tuple:

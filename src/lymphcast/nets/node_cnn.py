@@ -2,7 +2,8 @@
 
 A shared encoder of MONAI residual units (stride 2 each: 64 px → 4 px) turns every view into a vector
 (average- and max-pooled: max pooling keeps small bright foci such as microcalcifications that averaging
-washes out); the node's physical size (box width and height in mm, from the pixel spacing) joins that vector,
+washes out); the node's physical size (box width and height in mm, from the pixel spacing) and whether the view has a
+Doppler image join that vector,
 a small head scores the view, and the views present are averaged in feature space before the final logit, so
 a node with one view and a node with two are scored by the same network.
 """
@@ -15,7 +16,7 @@ from torch import nn
 
 
 class NodeNet(nn.Module):
-    def __init__(self, in_channels: int = 2, channels=(16, 32, 48, 64), extra: int = 3, hidden: int = 64,
+    def __init__(self, in_channels: int = 2, channels=(16, 32, 48, 64), extra: int = 4, hidden: int = 64,
                  dropout: float = 0.2):
         super().__init__()
         layers, c_in = [], in_channels

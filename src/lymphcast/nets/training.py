@@ -120,7 +120,7 @@ def fit_binary(net: torch.nn.Module, forward: Forward, labels: np.ndarray, train
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                train_loss += float(loss) * len(part)
+                train_loss += float(loss.detach()) * len(part)
             sched.step()
             val_loss = _evaluate(net, forward, val_idx, y, pos_weight, settings.batch_size, gen)
             result.history.append({"epoch": epoch, "train_loss": train_loss / len(order), "val_loss": val_loss})
