@@ -57,7 +57,7 @@ def _one_modality(name: str, cohort, out: Path, seed: int, console: Console) -> 
     for level, path in level_paths(csv).items():
         if level in detail:
             write_table(detail[level], path)
-    metrics = evaluate_predictions(csv, cohort, out / f"report_{name}", seed=seed)
+    metrics = evaluate_predictions(csv, cohort, out / f"report_{name}", seed=seed, model=out / f"model_{name}")
     return metrics, digest
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -56,10 +58,84 @@ def evaluation_frame(predictions: pd.DataFrame, cohort: Cohort,
     return frame, groups, oracle
 
 
+def node_auc(model, cohort: Cohort, *, seed: int = 0, n_boot: int = 1000) -> dict:
+    """AUC of a node-level model's node probabilities against the recorded node labels ('metastatic'), with a
+    95% CI by cluster bootstrap over patients (a patient's nodes are not independent)."""
+    from .evaluate.summary import auc_with_ci
+
+    p = model.predict_nodes(cohort)
+    nodes = cohort.nodes.set_index("node_id").reindex(p.index)
+    y = pd.to_numeric(nodes["metastatic"], errors="coerce") if "metastatic" in nodes else p * float("nan")
+    keep = y.notna().to_numpy()
+    y, p, patients = y[keep].astype(int).to_numpy(), p[keep].to_numpy(), nodes["patient_id"][keep].to_numpy()
+    out = {"n_nodes": int(keep.sum()), "node_events": int(y.sum()), "n_patients": len(set(patients))}
+    if not 0 < y.sum() < y.size:
+        return {**out, "note": "node AUC not computed: it needs metastatic and benign nodes with a recorded label "
+                               "(column 'metastatic' of nodes.csv) among the evaluated patients"}
+    auc, low, high, method = auc_with_ci(y, p, clusters=patients, seed=seed, n_boot=n_boot)
+    return {**out, "auc": auc, "auc_ci_low": low, "auc_ci_high": high, "auc_ci_method": method}
+
+
+def detection_scores(model, cohort: Cohort, iou: float = 0.5) -> dict | None:
+    """Recall/precision/F1 of the model's node detector (attribute `detector_`, if it has one) on the full-field
+    frames of `cohort` whose nodes all have boxes; None without a detector or such frames."""
+    from .modalities.us_detect_data import frame_table
+
+    detector = getattr(model, "detector_", None)
+    if detector is None:
+        return None
+    try:
+        frame_table(cohort, need_boxes=True)
+    except LymphCastError:
+        return None
+    return {**detector.score(cohort, iou=iou), "iou": iou}
+
+
+def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataFrame, provenance: dict,
+                   staging: Path, seed: int = 0) -> dict:
+    """write_report's node_level and gallery from the bundle's ultrasound node model on `cohort` (the evaluated
+    patients only); the gallery's PNGs go to staging/gallery/. node_level records the bundle's hash."""
+    from .bundle import load_bundle, manifest_hash
+    from .explain.gallery import build_gallery, report_items
+    from .modalities.us_regions import image_nodes
+
+    bundle = load_bundle(bundle_dir)
+    made_by, this = provenance.get("bundle_sha256"), manifest_hash(bundle.manifest)
+    if made_by and made_by != this:
+        raise LymphCastError(f"the predictions were made by model {made_by[:12]}, not by the bundle '{bundle_dir}' "
+                             f"({this[:12]}); pass the bundle that made them")
+    name, model = next(((n, m) for n, m in bundle.models.items()
+                        if getattr(m, "level", None) == "node" and hasattr(m, "network")), (None, None))
+    if model is None:
+        return {"node_level": {"bundle_sha256": this, "note": f"the model bundle ({', '.join(bundle.modalities)}) "
+                               "has no node-level image model: no node metrics and no Grad-CAM gallery"}}
+    if not len(image_nodes(cohort)):
+        return {"node_level": {"bundle_sha256": this, "note": "the evaluated patients have no node ultrasound "
+                               "images (us_image_file): no node metrics and no Grad-CAM gallery"}}
+    node_level = {"bundle_sha256": this, "model": name, **node_auc(model, cohort, seed=seed)}
+    detection = detection_scores(model, cohort)
+    if detection is not None:
+        node_level["detection"] = detection
+    entries = build_gallery(model, cohort, predictions, bundle.threshold, staging)
+    return {"node_level": node_level, "gallery": report_items(entries, staging)}
+
+
+def _publish_gallery(staging: Path, report_dir: Path) -> None:
+    """Replace report_dir/gallery with the staged one (after the report itself was written)."""
+    target = report_dir / "gallery"
+    if target.is_dir():
+        shutil.rmtree(target)
+    if (staging / "gallery").is_dir():
+        shutil.move(str(staging / "gallery"), str(target))
+
+
 def evaluate_predictions(predictions_csv: str | Path, cohort: Cohort, report_dir: str | Path, *,
-                         seed: int = 0) -> dict:
+                         seed: int = 0, model: str | Path | None = None) -> dict:
     """Write report.html + metrics.json for `predictions_csv`; the threshold is the one the model chose on its
-    training data (from the provenance sidecar) so the test patients do not pick their own cut-off."""
+    training data (from the provenance sidecar) so the test patients do not pick their own cut-off.
+    `model`: the bundle folder that made the predictions; with a node-level ultrasound image model in it the
+    report adds node-level AUC, node detection (if the model has a detector) and a Grad-CAM gallery of the
+    most confident true and false calls among the evaluated patients (PNGs in report_dir/gallery/)."""
     from .evaluate.report import write_report
 
     predictions, provenance = read_predictions(predictions_csv)
@@ -70,6 +146,16 @@ def evaluate_predictions(predictions_csv: str | Path, cohort: Cohort, report_dir
     title = f"LymphCast validation: {', '.join(modalities) or 'model'} on {', '.join(sorted(frame['centre'].unique()))}"
     evaluated = cohort.patients.set_index("patient_id").loc[predictions["patient_id"]]
     missing = {name: evaluated[name].isna().mean() for name in cohort.clinical_columns}
-    return write_report(frame, Path(report_dir), title=title, provenance=provenance, threshold=threshold,
-                        oracle_column=oracle, group_columns=groups, seed=seed, missing_data=missing,
-                        missing_data_handling=MISSING_HANDLING)
+    staging = tempfile.TemporaryDirectory(prefix="lymphcast-gallery-") if model is not None else None
+    try:
+        sections = {} if staging is None else model_sections(
+            model, cohort.subset(predictions["patient_id"]), predictions, provenance, Path(staging.name), seed)
+        metrics = write_report(frame, Path(report_dir), title=title, provenance=provenance, threshold=threshold,
+                               oracle_column=oracle, group_columns=groups, seed=seed, missing_data=missing,
+                               missing_data_handling=MISSING_HANDLING, **sections)
+        if staging is not None:
+            _publish_gallery(Path(staging.name), Path(report_dir))
+        return metrics
+    finally:
+        if staging is not None:
+            staging.cleanup()

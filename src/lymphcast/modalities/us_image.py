@@ -38,7 +38,8 @@ class UsImageModel(ModalityModel):
     channels: encoder widths; weights: optional local file of NodeNet weights to start from (nothing is ever
     downloaded); checkpoint: optional file to checkpoint every epoch and resume from; detector: "auto" (train
     the full-field node detector when the cohort has frames with node boxes) or "off"; detector_epochs: its
-    training epochs; detector_options: other NodeDetector settings (e.g. size, channels).
+    training epochs; detector_options: other NodeDetector settings (e.g. size, channels); backbone: "residual"
+    (NodeNet's own small encoder) or "densenet121" (MONAI's, the benchmark's reference).
     """
 
     name = "us_image"
@@ -49,7 +50,7 @@ class UsImageModel(ModalityModel):
                  batch_size: int = 64, lr: float = 2e-3, patience: int = 6, val_fraction: float = 0.25,
                  rollup: str = "auto", channels: tuple = (16, 32, 48, 64), weights: str | None = None,
                  checkpoint: str | None = None, detector: str = "auto", detector_epochs: int = 20,
-                 detector_options: dict | None = None, progress: bool = True):
+                 detector_options: dict | None = None, backbone: str = "residual", progress: bool = True):
         self.seed = seed
         self.size = size
         self.margin = margin
@@ -65,6 +66,7 @@ class UsImageModel(ModalityModel):
         self.detector = detector
         self.detector_epochs = detector_epochs
         self.detector_options = detector_options
+        self.backbone = backbone
         self.progress = progress
 
     # --- training -------------------------------------------------------------------------------
@@ -167,7 +169,7 @@ class UsImageModel(ModalityModel):
         from ..nets.node_cnn import NodeNet
 
         torch.manual_seed(self.seed)
-        net = NodeNet(channels=tuple(self.channels))
+        net = NodeNet(channels=tuple(self.channels), backbone=self.backbone)
         if self.weights:
             path = Path(self.weights)
             if not path.is_file():

@@ -17,13 +17,22 @@ from torch import nn
 
 class NodeNet(nn.Module):
     def __init__(self, in_channels: int = 2, channels=(16, 32, 48, 64), extra: int = 4, hidden: int = 64,
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, backbone: str = "residual"):
         super().__init__()
-        layers, c_in = [], in_channels
-        for c_out in channels:
-            layers.append(ResidualUnit(2, c_in, c_out, strides=2, subunits=2, norm="BATCH", act="PRELU"))
-            c_in = c_out
-        self.encoder = nn.Sequential(*layers)
+        if backbone == "densenet121":  # the benchmark's reference: MONAI's DenseNet121 trunk, same head
+            from monai.networks.nets import DenseNet121
+
+            trunk = DenseNet121(spatial_dims=2, in_channels=in_channels, out_channels=1)
+            self.encoder = nn.Sequential(trunk.features, nn.ReLU())  # MONAI applies this ReLU in class_layers
+            c_in = trunk.class_layers.out.in_features
+        elif backbone == "residual":
+            layers, c_in = [], in_channels
+            for c_out in channels:
+                layers.append(ResidualUnit(2, c_in, c_out, strides=2, subunits=2, norm="BATCH", act="PRELU"))
+                c_in = c_out
+            self.encoder = nn.Sequential(*layers)
+        else:
+            raise ValueError(f"backbone must be residual or densenet121, not {backbone!r}")
         self.view_head = nn.Sequential(nn.Linear(2 * c_in + extra, hidden), nn.ReLU(), nn.Dropout(dropout))
         self.out = nn.Linear(hidden, 1)
 

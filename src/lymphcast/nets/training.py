@@ -99,6 +99,7 @@ def fit_binary(net: torch.nn.Module, forward: Forward, labels: np.ndarray, train
             opt.load_state_dict(saved["opt"])
             sched.load_state_dict(saved["sched"])
             gen.set_state(saved["gen"])
+            torch.set_rng_state(saved["torch_rng"])  # dropout draws from torch's global generator
             best_state = saved["best_state"]
             result = TrainResult(saved["best_epoch"], saved["best_val_loss"], saved["epoch"],
                                  list(saved["history"]), resumed_from=saved["epoch"])
@@ -132,7 +133,8 @@ def fit_binary(net: torch.nn.Module, forward: Forward, labels: np.ndarray, train
             if checkpoint is not None:
                 _save(Path(checkpoint), {"digest": digest, "epoch": epoch, "net": net.state_dict(),
                                          "opt": opt.state_dict(), "sched": sched.state_dict(),
-                                         "gen": gen.get_state(), "best_state": best_state,
+                                         "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                                         "best_state": best_state,
                                          "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
                                          "history": result.history})
     net.load_state_dict(best_state)
