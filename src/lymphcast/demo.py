@@ -14,7 +14,7 @@ from .cohort import LymphCastError
 TRAIN_CENTRES = ("A", "B", "C")
 TEST_CENTRE = "D"
 MODALITIES = ["clinical", "us_image"]  # each trained and validated on its own until fusion lands
-DEMO_OPTIONS = {"us_image": {"epochs": 15, "detector_epochs": 12}}  # short training keeps the demo near 8 min
+DEMO_OPTIONS = {"us_image": {"epochs": 12, "detector_epochs": 10}}  # short training keeps the demo within 10 min
 TITLES = {"clinical": "clinical model", "us_image": "ultrasound-image model"}
 ORACLE_NAMES = {"clinical": "exact clinical risk", "us_image": "exact ultrasound risk"}
 

@@ -60,7 +60,7 @@ def _train_square_net():
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    net = NodeNet(channels=(4, 8), extra=3, hidden=16, dropout=0.0)
+    net = NodeNet(channels=(4, 8), extra=3, hidden=16, dropout=0.0)  # its own extra width: any width works
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     for _ in range(20):
         pixels, y, _ = _square_images(rng, 32)

@@ -55,7 +55,7 @@ def frame_regions(cohort: Cohort, detections: pd.DataFrame, *, size: int, margin
         box = (row.x0, row.y0, row.x1, row.y1)
         window = square_window(box, margin)
         pixels[i, 0, 0] = crop(frame, window, size)
-        extra[i, 0] = view_extra(box, mm, has_flow=False)
+        extra[i, 0] = view_extra(box, mm, has_flow=False, image_shape=frame.shape)
         present[i, 0] = True
         boxes[i, 0] = window
     return Regions(detected_node_ids(detections), pixels, extra, present, boxes)

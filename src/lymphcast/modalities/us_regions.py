@@ -24,7 +24,9 @@ from ..io.images import ImageReadError, read_image
 
 VIEWS = 2
 BOX_COLUMNS = ("us_box_x0", "us_box_y0", "us_box_x1", "us_box_y1")
-EXTRA = 4  # log box width mm, log box height mm, spacing known (0/1), Doppler present (0/1)
+# log box width and height in mm, spacing known (0/1), Doppler present (0/1), and — only where the spacing is
+# unknown (most JPEG exports) — log box width and height as a share of the image: the nearest size cue left
+EXTRA = 6
 _CACHE: dict[tuple, tuple] = {}
 _CACHE_MAX = 200_000  # node views; ~8 KB each at 64 px
 
@@ -111,25 +113,31 @@ def _view(cohort: Cohort, row, view: int, size: int, margin: float):
         doppler = crop(flow, window, size)
     spacing = row.get("us_pixel_spacing_mm")
     spacing = float(spacing) if spacing is not None and pd.notna(spacing) else image.spacing_mm
-    return np.stack([bmode, doppler]), view_extra(box, spacing, has_flow), np.asarray(window, float)
+    extra = view_extra(box, spacing, has_flow, image.pixels.shape)
+    return np.stack([bmode, doppler]), extra, np.asarray(window, float)
 
 
-def view_extra(box, spacing_mm: float | None, has_flow: bool) -> np.ndarray:
+def view_extra(box, spacing_mm: float | None, has_flow: bool, image_shape=None) -> np.ndarray:
     """The numbers that go with a view (see EXTRA)."""
     w, h = max(box[2] - box[0], 1), max(box[3] - box[1], 1)
-    size = (np.log(w * spacing_mm), np.log(h * spacing_mm), 1.0) if spacing_mm else (0.0, 0.0, 0.0)
-    return np.asarray((*size, float(has_flow)), np.float32)
+    if spacing_mm:
+        return np.asarray((np.log(w * spacing_mm), np.log(h * spacing_mm), 1.0, float(has_flow), 0.0, 0.0),
+                          np.float32)
+    share = (np.log(w / image_shape[1]), np.log(h / image_shape[0])) if image_shape is not None else (0.0, 0.0)
+    return np.asarray((0.0, 0.0, 0.0, float(has_flow), *share), np.float32)
 
 
 def _key(cohort: Cohort, row, view: int, size: int, margin: float) -> tuple:
     cols = ("us_image_file", "us_doppler_file", "us_mask_file", "us_pixel_spacing_mm", *BOX_COLUMNS)
-    ref = _refs(row.get("us_image_file"))[view]
-    try:
-        stat = cohort.media_path(ref).stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        stamp = None
-    return (str(cohort.root), view, size, margin, stamp, *(str(row.get(c)) for c in cols))
+    stamps = []
+    for col in ("us_image_file", "us_doppler_file", "us_mask_file"):  # a file rewritten in place is re-read
+        refs = _refs(row.get(col))
+        try:
+            stat = cohort.media_path(refs[view]).stat() if view < len(refs) else None
+            stamps.append((stat.st_mtime_ns, stat.st_size) if stat else None)
+        except OSError:
+            stamps.append(None)
+    return (str(cohort.root), view, size, margin, *stamps, *(str(row.get(c)) for c in cols))
 
 
 def node_regions(cohort: Cohort, *, size: int = 64, margin: float = 0.25, progress: bool = True) -> Regions:

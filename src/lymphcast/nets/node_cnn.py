@@ -2,9 +2,8 @@
 
 A shared encoder of MONAI residual units (stride 2 each: 64 px → 4 px) turns every view into a vector
 (average- and max-pooled: max pooling keeps small bright foci such as microcalcifications that averaging
-washes out); the node's physical size (box width and height in mm, from the pixel spacing) and whether the view has a
-Doppler image join that vector,
-a small head scores the view, and the views present are averaged in feature space before the final logit, so
+washes out); the node's size (box width and height in mm from the pixel spacing, else as a share of the
+image) and whether the view has a Doppler image join that vector (us_regions.EXTRA); a small head scores the view, and the views present are averaged in feature space before the final logit, so
 a node with one view and a node with two are scored by the same network.
 """
 
@@ -16,7 +15,7 @@ from torch import nn
 
 
 class NodeNet(nn.Module):
-    def __init__(self, in_channels: int = 2, channels=(16, 32, 48, 64), extra: int = 4, hidden: int = 64,
+    def __init__(self, in_channels: int = 2, channels=(16, 32, 48, 64), extra: int = 6, hidden: int = 64,
                  dropout: float = 0.2, backbone: str = "residual"):
         super().__init__()
         if backbone == "densenet121":  # the benchmark's reference: MONAI's DenseNet121 trunk, same head
@@ -46,8 +45,8 @@ class NodeNet(nn.Module):
         """x (B, V, C, H, W), extra (B, V, E), present (B, V) bool → node logits (B,)."""
         b, v = x.shape[:2]
         feats = self.embed(x.flatten(0, 1), extra.flatten(0, 1)).view(b, v, -1)
-        w = present.to(feats.dtype).unsqueeze(-1)
-        pooled = (feats * w).sum(1) / w.sum(1).clamp(min=1.0)
+        w = present.unsqueeze(-1)
+        pooled = torch.where(w, feats, 0.0).sum(1) / w.sum(1).clamp(min=1)  # absent views never leak, not even NaN
         return self.out(pooled).squeeze(-1)
 
 

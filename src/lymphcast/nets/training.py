@@ -99,7 +99,8 @@ def fit_binary(net: torch.nn.Module, forward: Forward, labels: np.ndarray, train
             opt.load_state_dict(saved["opt"])
             sched.load_state_dict(saved["sched"])
             gen.set_state(saved["gen"])
-            torch.set_rng_state(saved["torch_rng"])  # dropout draws from torch's global generator
+            if "torch_rng" in saved:  # dropout draws from torch's global generator
+                torch.set_rng_state(saved["torch_rng"])
             best_state = saved["best_state"]
             result = TrainResult(saved["best_epoch"], saved["best_val_loss"], saved["epoch"],
                                  list(saved["history"]), resumed_from=saved["epoch"])
