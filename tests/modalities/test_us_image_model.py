@@ -130,3 +130,11 @@ def test_cli_train_predict_writes_three_levels(synth_image_cohort_dir, tmp_path)
     assert {"node_id", "patient_id", "side", "level", "probability"} <= set(nodes.columns)
     assert set(sides["patient_id"]) == set(patients["patient_id"]) >= set(nodes["patient_id"])
     assert (tmp_path / "pred.provenance.json").is_file()
+
+
+def test_figures_show_training_and_the_measured_rollup_choice(fitted):
+    figs = fitted.figures()
+    assert {"training", "rollup", "frame_rollup"} <= set(figs)
+    bars = [p.get_width() for p in figs["rollup"].axes[0].patches]
+    assert bars == pytest.approx(list(fitted.rollup_scores_["log_loss"]))
+    assert UsImageModel().figures() == {}

@@ -265,6 +265,18 @@ class UsImageModel(ModalityModel):
         p = self._side_and_patient(cohort)[1]
         return probability_series(p.reindex(ids).to_numpy(), ids)
 
+    def figures(self) -> dict:
+        from .us_image_figures import rollup_comparison, training_curve
+
+        if not self.is_fitted:
+            return {}
+        figs = {"training": training_curve(self.history_, self.best_epoch_),
+                "rollup": rollup_comparison(self.rollup_scores_, self.rollup_, "Node → patient roll-up")}
+        if hasattr(self, "frame_rollup_"):
+            figs["frame_rollup"] = rollup_comparison(self.frame_rollup_scores_, self.frame_rollup_.method,
+                                                     "Detected nodes → patient roll-up")
+        return figs
+
     def __getstate__(self):
         state = dict(vars(self))
         state.pop("_net", None)  # rebuilt from state_dict_ on first use
