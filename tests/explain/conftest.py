@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import pytest
 
+from tests.torch_threads import one_torch_thread
+
 # Small and fast; the detector is tested on its own (test_gallery), it would double the training time here.
 TINY = {"epochs": 1, "size": 32, "channels": (4, 8), "progress": False, "rollup": "noisy_or", "detector": "off"}
 EXTERNAL = "B"
 
 
 @pytest.fixture(scope="package", autouse=True)
-def one_torch_thread():
-    """These networks are tiny: a second intra-op thread only adds synchronisation, which on a busy machine
-    made one training step 100 times slower. Restored after this folder's tests."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread():
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="session")

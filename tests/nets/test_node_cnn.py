@@ -9,16 +9,6 @@ from lymphcast.modalities.us_regions import EXTRA
 from lymphcast.nets.node_cnn import NodeNet, OneView, prepare
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny networks: a second intra-op thread only adds synchronisation, which on a busy 2-core machine made
-    a training run 10-100 times slower (as in tests/explain/conftest.py). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def net() -> NodeNet:
     return _net()

@@ -23,16 +23,6 @@ SETTINGS = TrainSettings(epochs=6, batch_size=16, lr=1e-2, patience=10, seed=1)
 TRAIN, VAL = np.arange(N_TRAIN), np.arange(N_TRAIN, N_TRAIN + N_VAL)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny networks: a second intra-op thread only adds synchronisation, which on a busy 2-core machine made
-    a training run 10-100 times slower (as in tests/explain/conftest.py). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def data():
     """32x32 speckle; positives carry a bright 6x6 blob somewhere; one view per node, no Doppler."""

@@ -11,16 +11,6 @@ from lymphcast.nets.us_augment import SIZE_JITTER, AugmentParams, apply, augment
 N, H, W = 64, 32, 32
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny networks: a second intra-op thread only adds synchronisation, which on a busy 2-core machine made
-    a training run 10-100 times slower (as in tests/explain/conftest.py). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _extra(n=N, known=True):
     e = torch.zeros(n, 4)
     e[:, 0], e[:, 1] = 2.0, 1.5  # log width, log height in mm
