@@ -3,7 +3,6 @@ sizes are jittered only where known, shapes and dtypes are kept, and a seed repl
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from lymphcast.nets.us_augment import SIZE_JITTER, AugmentParams, apply, augment, draw
