@@ -53,8 +53,9 @@ def synth(out_dir: Path = typer.Option(..., "--out", help="Folder to create (mus
           patients: int = typer.Option(1000, help="Number of patients."),
           centres: int = typer.Option(4, help="Number of centres (1–26)."),
           seed: int = typer.Option(0, help="Random seed; the same seed gives the same cohort."),
-          modalities: Optional[str] = typer.Option(None, help="Comma-separated modalities to render "
-                                                    "(default: all available)."),
+          modalities: Optional[str] = typer.Option(None, help="Comma-separated modalities to render (default: all "
+                                                    "available except us_video, which is slow and large: ask for "
+                                                    "it by name)."),
           overwrite: bool = typer.Option(False, help="Replace an existing folder.")):
     """Generate a synthetic multi-centre cohort (with exact risks in truth/)."""
     from .synth import generate_cohort

@@ -35,3 +35,21 @@ US_FRAME_NODE_FIELDS = {
                                 "to its true size (1 = true size; below 1 only when the side's nodes do not fit)",
                                 min=0.01, max=1.0),
 }
+
+
+# Cine clips (one per node, a probe sweep along the node's long axis; file in the `us_video_file` media column):
+# frame rate, length, scale, and the frame an annotator would mark (largest section) with the node's box in it.
+US_VIDEO_NODE_FIELDS = {
+    "us_video_fps": FieldSpec(type="number", description="frame rate of the node's ultrasound clip", unit="frames/s",
+                              min=1, max=1000),
+    "us_video_frames": FieldSpec(type="number", description="number of frames in the node's ultrasound clip",
+                                 min=1, max=10_000_000),
+    "us_video_pixel_spacing_mm": FieldSpec(type="number", description="pixel spacing of the node's ultrasound clip",
+                                           unit="mm", min=0.01, max=2.0),
+    "us_video_key_frame": FieldSpec(type="number", description="frame of the clip where the node is marked "
+                                    "(0-based; its largest section)", min=0, max=10_000_000),
+    "us_video_box_x0": _px("left edge of the node box in the clip's key frame"),
+    "us_video_box_y0": _px("top edge of the node box in the clip's key frame"),
+    "us_video_box_x1": _px("right edge (exclusive) of the node box in the clip's key frame"),
+    "us_video_box_y1": _px("bottom edge (exclusive) of the node box in the clip's key frame"),
+}

@@ -60,7 +60,7 @@ def _meta(name: str, profiles, renderers: list[Renderer], provenance: dict) -> C
 
 
 def _write_chunk(writer: TableWriter, chunk, profiles, renderers, streams, folder: Path) -> None:
-    patients, nodes, cytology = patients_frame(chunk, profiles), nodes_frame(chunk), []
+    patients, nodes, cytology, truth = patients_frame(chunk, profiles), nodes_frame(chunk), [], {}
     for renderer in renderers:
         rng = np.random.default_rng(streams[KNOWN.index(renderer.name)])
         out = renderer.render(chunk, folder, profiles, rng)
@@ -68,6 +68,7 @@ def _write_chunk(writer: TableWriter, chunk, profiles, renderers, streams, folde
         nodes = nodes.assign(**dict(out.nodes))
         if out.cytology is not None:
             cytology.append(out.cytology)
+        truth.update(out.truth)
     writer.append("patients.csv", patients)
     writer.append("nodes.csv", nodes)
     if cytology:
@@ -76,6 +77,8 @@ def _write_chunk(writer: TableWriter, chunk, profiles, renderers, streams, folde
     writer.append("truth/sides.csv", truth_sides(chunk))
     writer.append("truth/nodes.csv", truth_nodes(chunk))
     writer.append("truth/cytology.csv", truth_cytology(chunk))
+    for name, frame in truth.items():  # a renderer's own truth (e.g. what each video frame shows)
+        writer.append(f"truth/{name}", frame)
 
 
 def _write_truth_extras(folder: Path, profiles: list[CentreProfile], priors: np.ndarray, seed: int) -> None:
@@ -90,8 +93,9 @@ def generate_cohort(out: Path, *, patients: int, centres: int = 4, seed: int = 0
                     modalities: Sequence[str] | None = None, progress: bool = True, overwrite: bool = False) -> Path:
     """Write a synthetic cohort of `patients` patients from `centres` centres to the folder `out`.
 
-    `modalities`: names to render (None: every modality with a renderer). The folder appears only when
-    generation succeeds; it passes `lymphcast.cohort.read_cohort`. Returns `out`.
+    `modalities`: names to render (None: every modality with a renderer except the slow ones in
+    renderers.ON_REQUEST). The folder appears only when generation succeeds; it passes
+    `lymphcast.cohort.read_cohort`. Returns `out`.
     """
     _check(patients, centres, seed)
     renderers = resolve_modalities(modalities)

@@ -25,6 +25,7 @@ class Rendered:
     patients: Mapping[str, Any] = field(default_factory=dict)  # extra patients.csv columns, one value per patient
     nodes: Mapping[str, Any] = field(default_factory=dict)     # extra nodes.csv columns, one value per node
     cytology: pd.DataFrame | None = None                       # cytology.csv rows: image_id, patient_id, image_file
+    truth: Mapping[str, pd.DataFrame] = field(default_factory=dict)  # truth/<name> rows (synthetic truth only)
 
 
 RenderFn = Callable[[Chunk, Path, Sequence[CentreProfile], np.random.Generator], Rendered]
