@@ -39,7 +39,8 @@ class UsImageModel(ModalityModel):
     downloaded); checkpoint: optional file to checkpoint every epoch and resume from; detector: "auto" (train
     the full-field node detector when the cohort has frames with node boxes) or "off"; detector_epochs: its
     training epochs; detector_options: other NodeDetector settings (e.g. size, channels); backbone: "residual"
-    (NodeNet's own small encoder) or "densenet121" (MONAI's, the benchmark's reference).
+    (NodeNet's own small encoder) or "densenet121" (MONAI's, the benchmark's reference); flip_tta: average
+    each node's logit with that of its left-right mirror image at prediction.
     """
 
     name = "us_image"
@@ -50,7 +51,8 @@ class UsImageModel(ModalityModel):
                  batch_size: int = 64, lr: float = 2e-3, patience: int = 6, val_fraction: float = 0.25,
                  rollup: str = "auto", channels: tuple = (16, 32, 48, 64), weights: str | None = None,
                  checkpoint: str | None = None, detector: str = "auto", detector_epochs: int = 20,
-                 detector_options: dict | None = None, backbone: str = "residual", progress: bool = True):
+                 detector_options: dict | None = None, backbone: str = "residual", flip_tta: bool = True,
+                 progress: bool = True):
         self.seed = seed
         self.size = size
         self.margin = margin
@@ -67,6 +69,7 @@ class UsImageModel(ModalityModel):
         self.detector_epochs = detector_epochs
         self.detector_options = detector_options
         self.backbone = backbone
+        self.flip_tta = flip_tta
         self.progress = progress
 
     # --- training -------------------------------------------------------------------------------
@@ -206,8 +209,12 @@ class UsImageModel(ModalityModel):
         with torch.no_grad():
             for start in range(0, len(regions), 512):
                 sl = slice(start, start + 512)
-                out.append(net(prepare(torch.from_numpy(regions.pixels[sl])), torch.from_numpy(regions.extra[sl]),
-                               torch.from_numpy(regions.present[sl])).numpy())
+                x, e = prepare(torch.from_numpy(regions.pixels[sl])), torch.from_numpy(regions.extra[sl])
+                m = torch.from_numpy(regions.present[sl])
+                logit = net(x, e, m)
+                if self.flip_tta:  # the mirrored view is as valid a view (left-right only): average both
+                    logit = (logit + net(x.flip(-1), e, m)) / 2
+                out.append(logit.numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
     def _calibrated(self, raw: np.ndarray) -> np.ndarray:

@@ -15,6 +15,8 @@ evaluation uses it to report the best AUC any model could reach ("oracle").
 - `nodes.csv`: every lateral node with its true status, whether it is occult (micrometastasis that images like a
   benign node), and its latent imaging features (what image renderers draw from).
 - `cytology.csv`: latent cytology features of the primary tumour.
+- `us_video_frames.csv` (only when cine clips are rendered): per node and frame, the scan plane's position, the
+  node's cross-section, and whether the hilum, echogenic foci or cystic areas are cut by that frame.
 - `centres.csv`: each centre's case mix, risk offset, non-dissection probability and marginal P(N1b).
 
 ## Model
