@@ -42,7 +42,11 @@ def test_modality_contract(name, request):
     pd.testing.assert_series_equal(twin.fit(train).predict_proba(test), proba)  # deterministic for a seed
     revived = pickle.loads(pickle.dumps(model))
     np.testing.assert_allclose(revived.predict_proba(test).to_numpy(), proba.to_numpy())
+    levels = model.predict_levels(test)  # one pass, same answers as the separate calls
+    pd.testing.assert_series_equal(levels["patients"], proba, check_names=False)
     if cls.level == "node":
+        pd.testing.assert_series_equal(levels["sides"], model.predict_sides(test), check_names=False)
+        pd.testing.assert_series_equal(levels["nodes"], model.predict_nodes(test), check_names=False)
         nodes = model.predict_nodes(test)
         assert nodes.index.name == "node_id" and nodes.between(0, 1).all()
         sides = model.predict_sides(test)

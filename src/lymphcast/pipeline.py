@@ -74,12 +74,12 @@ def predict(bundle: Bundle, cohort: Cohort, *, centres=None,
     data = cohort.in_centres(centres) if centres else cohort
     name = _one_modality(bundle.modalities)
     model = bundle.models[name]
-    probability = model.predict_proba(data)
-    frame = probability.rename("probability").reset_index()
+    scored = model.predict_levels(data) if levels else {"patients": model.predict_proba(data)}
+    frame = scored["patients"].rename("probability").reset_index()
     detail = {}
-    if levels and model.level == "node":
-        detail["sides"] = model.predict_sides(data).rename("probability").reset_index()
-        nodes = model.predict_nodes(data).rename("probability").rename_axis("node_id").reset_index()
+    if "sides" in scored:
+        detail["sides"] = scored["sides"].rename("probability").reset_index()
+        nodes = scored["nodes"].rename("probability").rename_axis("node_id").reset_index()
         where = data.nodes[["node_id", "patient_id", "side", "level"]]
         detail["nodes"] = where.merge(nodes, on="node_id")
     provenance = stamp(bundle_sha256=manifest_hash(bundle.manifest), modalities=bundle.modalities,

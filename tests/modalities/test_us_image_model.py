@@ -64,7 +64,7 @@ def test_frames_without_boxes_are_scored_through_the_detector(fitted, cohort, tm
     # without a detector the same patients have no ultrasound evidence at all: NaN, so fusion masks them
     blind = UsImageModel(seed=1, **{**TINY, "detector": "off"}).fit(cohort.in_centres(["A", "B", "C"]))
     assert not hasattr(blind, "detector_")
-    assert blind.predict_proba(test).isna().all()
+    assert blind.predict_proba(test).isna().all() and blind.predict_sides(test).isna().all()
     with pytest.raises(LymphCastError, match="no node detector"):
         blind.predict_frames(test)
 

@@ -45,6 +45,14 @@ class ModalityModel(ABC):
     def predict_sides(self, cohort: Cohort) -> pd.Series:
         raise NotImplementedError(f"the {self.name} model works at patient level and does not score sides")
 
+    def predict_levels(self, cohort: Cohort) -> dict[str, pd.Series]:
+        """Every level this model scores, in one call: "patients", and for node-level models "sides" and
+        "nodes" (node-level models override this to read their images once)."""
+        out = {"patients": self.predict_proba(cohort)}
+        if self.level == "node":
+            out.update(sides=self.predict_sides(cohort), nodes=self.predict_nodes(cohort))
+        return out
+
     def figures(self) -> dict:
         """Pictures that explain the fitted model as a whole (name → matplotlib Figure); saved with the bundle."""
         return {}

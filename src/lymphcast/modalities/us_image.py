@@ -51,7 +51,7 @@ class UsImageModel(ModalityModel):
                  batch_size: int = 64, lr: float = 2e-3, patience: int = 6, val_fraction: float = 0.25,
                  rollup: str = "auto", channels: tuple = (16, 32, 48, 64), weights: str | None = None,
                  checkpoint: str | None = None, detector: str = "auto", detector_epochs: int = 20,
-                 detector_options: dict | None = None, backbone: str = "residual", flip_tta: bool = True,
+                 detector_options: dict | None = None, backbone: str = "residual", flip_tta: bool = False,
                  progress: bool = True):
         self.seed = seed
         self.size = size
@@ -232,17 +232,18 @@ class UsImageModel(ModalityModel):
         p = self._calibrated(self._logits(regions))
         return pd.Series(p, index=regions.node_ids, name="probability", dtype="float64")
 
-    def side_table(self, cohort: Cohort) -> pd.DataFrame:
-        """Roll-up inputs per (patient_id, side): noisy-OR, max and node counts per level."""
-        nodes = self.predict_nodes(cohort)
+    def side_table(self, cohort: Cohort, nodes: pd.Series | None = None) -> pd.DataFrame:
+        """Roll-up inputs per (patient_id, side): noisy-OR, max and node counts per level (`nodes`: node
+        probabilities already computed for this cohort)."""
+        nodes = self.predict_nodes(cohort) if nodes is None else nodes
         frame = pd.DataFrame({"node_id": nodes.index, "p": nodes.to_numpy()}).merge(
             image_nodes(cohort)[["node_id", "patient_id", "side", "level"]], on="node_id")
         return side_features(frame, cohort.patients["patient_id"])
 
-    def _side_and_patient(self, cohort: Cohort) -> tuple[pd.Series, pd.Series]:
+    def _side_and_patient(self, cohort: Cohort, nodes: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
         """P(side positive) and P(N1b) for every patient of `cohort`: from the node images; a side with a
         full-field frame but no node image through the detector and the frame roll-up."""
-        sides = self.side_table(cohort)
+        sides = self.side_table(cohort, nodes)
         p_side, p_patient = self.rollup_model_.sides(sides), self.rollup_model_.patients(sides)
         from .us_frame_nodes import frame_only_sides
 
@@ -259,18 +260,25 @@ class UsImageModel(ModalityModel):
         return p_side, p_patient
 
     def predict_sides(self, cohort: Cohort) -> pd.Series:
-        self.check_fitted()
-        return self._side_and_patient(cohort)[0]
+        return self.predict_levels(cohort)["sides"]
 
     def predict_proba(self, cohort: Cohort) -> pd.Series:
+        return self.predict_levels(cohort)["patients"]
+
+    def predict_levels(self, cohort: Cohort) -> dict[str, pd.Series]:
+        """Patient, side and node probabilities from one pass over the images."""
         self.check_fitted()
         ids = cohort.patients["patient_id"]
         from .us_frame_nodes import frame_only_sides
 
-        if not len(image_nodes(cohort)) and not (len(frame_only_sides(cohort)) and hasattr(self, "detector_")):
-            return probability_series(np.nan, ids)  # no ultrasound images at all: fusion masks this modality
-        p = self._side_and_patient(cohort)[1]
-        return probability_series(p.reindex(ids).to_numpy(), ids)
+        nodes = self.predict_nodes(cohort)
+        if not len(nodes) and not (len(frame_only_sides(cohort)) and hasattr(self, "detector_")):
+            sides = pd.Series(np.nan, pd.MultiIndex.from_product([ids, SIDES], names=["patient_id", "side"]))
+            # no ultrasound images at all: NaN, which fusion masks
+            return {"patients": probability_series(np.nan, ids), "sides": sides.rename("probability"), "nodes": nodes}
+        p_side, p_patient = self._side_and_patient(cohort, nodes)
+        return {"patients": probability_series(p_patient.reindex(ids).to_numpy(), ids), "sides": p_side,
+                "nodes": nodes}
 
     def figures(self) -> dict:
         from .us_image_figures import rollup_comparison, training_curve
