@@ -48,7 +48,7 @@ class UsImageModel(ModalityModel):
     oof = "validation"
 
     def __init__(self, *, seed: int = 0, size: int = 64, margin: float = 0.25, epochs: int = 30,
-                 batch_size: int = 64, lr: float = 2e-3, patience: int = 6, val_fraction: float = 0.25,
+                 batch_size: int = 64, lr: float = 2e-3, patience: int = 10, val_fraction: float = 0.25,
                  rollup: str = "auto", channels: tuple = (16, 32, 48, 64), weights: str | None = None,
                  checkpoint: str | None = None, detector: str = "auto", detector_epochs: int = 20,
                  detector_options: dict | None = None, backbone: str = "residual", flip_tta: bool = False,
