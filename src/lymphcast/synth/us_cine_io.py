@@ -13,12 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence
 from pydicom.tag import Tag
-from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
-from .us_dicom import uid
+from .us_dicom import us_dataset
 
 US_MULTIFRAME_STORAGE = "1.2.840.10008.5.1.4.1.1.3.1"
 CRF = 20            # x264 constant rate factor: keeps the speckle grain at 128 x 128
@@ -44,33 +41,10 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
         container.mux(stream.encode(None))
 
 
-def write_cine_dicom(path: Path, frames: np.ndarray, fps: int, *, patient_id: str, spacing_mm: float, token: str,
-                     study: str, series: str, description: str, vendor: str, frequency_mhz: float) -> None:
-    frames = np.ascontiguousarray(frames, dtype=np.uint8)
-    n, rows, cols = frames.shape
-    sop_uid = uid(token, study, series, 1)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = US_MULTIFRAME_STORAGE
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = US_MULTIFRAME_STORAGE
-    ds.SOPInstanceUID = sop_uid
-    ds.StudyInstanceUID = uid(token, study)
-    ds.SeriesInstanceUID = uid(token, study, series)
-    ds.FrameOfReferenceUID = uid(token, study, series, "frame")
-    ds.Modality = "US"
-    ds.Manufacturer = f"Synthetic {vendor}"
-    ds.PatientID = patient_id
-    ds.PatientName = f"SYNTHETIC^{patient_id}"
-    ds.StudyID = "1"
-    ds.SeriesNumber = 1
-    ds.InstanceNumber = 1
-    ds.SeriesDescription = description
-    ds.BodyPartExamined = "NECK"
-    ds.TransducerFrequency = int(round(frequency_mhz * 1000))  # kHz
+def write_cine_dicom(path: Path, frames: np.ndarray, fps: int, **fields) -> None:
+    """`frames`: uint8 (T, H, W); `fields` as us_dicom.us_dataset's keywords (without instance)."""
+    ds = us_dataset(US_MULTIFRAME_STORAGE, frames, instance=1, **fields)
+    n = len(frames)
     frame_ms = 1000.0 / fps
     ds.NumberOfFrames = n
     ds.FrameIncrementPointer = Tag(0x0018, 0x1063)  # FrameTime
@@ -80,26 +54,4 @@ def write_cine_dicom(path: Path, frames: np.ndarray, fps: int, *, patient_id: st
     ds.ActualFrameDuration = int(round(frame_ms))
     ds.EffectiveDuration = f"{n / fps:.6g}"
     ds.PreferredPlaybackSequencing = 0  # looping
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = rows, cols
-    ds.BitsAllocated = 8
-    ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.PixelRepresentation = 0
-    ds.PixelSpacing = [f"{spacing_mm:.6g}", f"{spacing_mm:.6g}"]
-    region = Dataset()
-    region.RegionSpatialFormat = 1       # 2D
-    region.RegionDataType = 1            # tissue
-    region.RegionFlags = 0
-    region.RegionLocationMinX0 = 0
-    region.RegionLocationMinY0 = 0
-    region.RegionLocationMaxX1 = cols - 1
-    region.RegionLocationMaxY1 = rows - 1
-    region.PhysicalUnitsXDirection = 3   # cm
-    region.PhysicalUnitsYDirection = 3
-    region.PhysicalDeltaX = spacing_mm / 10.0
-    region.PhysicalDeltaY = spacing_mm / 10.0
-    ds.SequenceOfUltrasoundRegions = Sequence([region])
-    ds.PixelData = frames.tobytes()
     ds.save_as(path, enforce_file_format=True)

@@ -21,19 +21,22 @@ def uid(*parts) -> str:
     return generate_uid(entropy_srcs=[str(p) for p in parts])
 
 
-def write_us_dicom(path: Path, pixels: np.ndarray, *, patient_id: str, spacing_mm: float, token: str,
-                   study: str, series: str, instance: int, description: str, vendor: str,
-                   frequency_mhz: float) -> None:
+def us_dataset(sop_class: str, pixels: np.ndarray, *, patient_id: str, spacing_mm: float, token: str, study: str,
+               series: str, instance: int, description: str, vendor: str, frequency_mhz: float) -> Dataset:
+    """An ultrasound DICOM dataset of `sop_class` holding 8-bit grey `pixels` (rows, cols) or frames (n, rows, cols),
+    with the patient/study/series modules, the image pixel module and the scale (PixelSpacing and one
+    SequenceOfUltrasoundRegions item); the caller adds what its SOP class needs (e.g. the cine module)."""
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    rows, cols = pixels.shape[-2:]
     sop_uid = uid(token, study, series, instance)
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = US_IMAGE_STORAGE
+    meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds = Dataset()
     ds.file_meta = meta
-    ds.SOPClassUID = US_IMAGE_STORAGE
+    ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = sop_uid
     ds.StudyInstanceUID = uid(token, study)
     ds.SeriesInstanceUID = uid(token, study, series)
@@ -50,7 +53,7 @@ def write_us_dicom(path: Path, pixels: np.ndarray, *, patient_id: str, spacing_m
     ds.TransducerFrequency = int(round(frequency_mhz * 1000))  # kHz
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = pixels.shape
+    ds.Rows, ds.Columns = rows, cols
     ds.BitsAllocated = 8
     ds.BitsStored = 8
     ds.HighBit = 7
@@ -62,12 +65,17 @@ def write_us_dicom(path: Path, pixels: np.ndarray, *, patient_id: str, spacing_m
     region.RegionFlags = 0
     region.RegionLocationMinX0 = 0
     region.RegionLocationMinY0 = 0
-    region.RegionLocationMaxX1 = pixels.shape[1] - 1
-    region.RegionLocationMaxY1 = pixels.shape[0] - 1
+    region.RegionLocationMaxX1 = cols - 1
+    region.RegionLocationMaxY1 = rows - 1
     region.PhysicalUnitsXDirection = 3   # cm
     region.PhysicalUnitsYDirection = 3
     region.PhysicalDeltaX = spacing_mm / 10.0
     region.PhysicalDeltaY = spacing_mm / 10.0
     ds.SequenceOfUltrasoundRegions = Sequence([region])
     ds.PixelData = pixels.tobytes()
-    ds.save_as(path, enforce_file_format=True)
+    return ds
+
+
+def write_us_dicom(path: Path, pixels: np.ndarray, **fields) -> None:
+    """One still image (Ultrasound Image Storage); `fields` as us_dataset's keywords."""
+    us_dataset(US_IMAGE_STORAGE, pixels, **fields).save_as(path, enforce_file_format=True)
