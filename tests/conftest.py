@@ -20,3 +20,12 @@ def synth_image_cohort_dir(tmp_path_factory):
 
     return generate_cohort(tmp_path_factory.mktemp("synth_us") / "cohort", patients=120, centres=4, seed=12,
                            modalities=["clinical", "us_image"], progress=False)
+
+
+@pytest.fixture(scope="session")
+def synth_video_cohort_dir(tmp_path_factory):
+    """A small 4-centre cohort with one ultrasound cine clip per node (a few seconds to build)."""
+    from lymphcast.synth import generate_cohort
+
+    return generate_cohort(tmp_path_factory.mktemp("synth_video") / "cohort", patients=40, centres=4, seed=13,
+                           modalities=["clinical", "us_video"], progress=False)

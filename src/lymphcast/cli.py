@@ -149,9 +149,10 @@ def train(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
 def _model_options(*, kind: str, epochs=None, checkpoint=None, weights=None, detector_epochs=None) -> dict:
     image = {k: v for k, v in {"epochs": epochs, "checkpoint": str(checkpoint) if checkpoint else None,
                                "weights": str(weights) if weights else None}.items() if v is not None}
+    video = {k: v for k, v in image.items() if k != "weights"}  # the clip model has no starting-weights option
     if detector_epochs is not None:
         image.update({"detector": "off"} if detector_epochs <= 0 else {"detector_epochs": detector_epochs})
-    return {"clinical": {"kind": kind}, "us_image": image}
+    return {"clinical": {"kind": kind}, "us_image": image, "us_video": video}
 
 
 @app.command()

@@ -18,8 +18,9 @@ def available() -> dict[str, type[ModalityModel]]:
     """Modalities that have a model in this version (imported here: keeps `import lymphcast` light)."""
     from .clinical import ClinicalModel
     from .us_image import UsImageModel
+    from .us_video import UsVideoModel
 
-    return {"clinical": ClinicalModel, "us_image": UsImageModel}
+    return {"clinical": ClinicalModel, "us_image": UsImageModel, "us_video": UsVideoModel}
 
 
 def model_class(name: str) -> type[ModalityModel]:

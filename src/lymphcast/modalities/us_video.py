@@ -1,0 +1,247 @@
+"""The ultrasound-video model: P(metastatic) per lymph node from its cine sweep, rolled up to each neck side and
+to the patient (as the us_image model).
+
+fit: node clips (us_video_clips: T frames, two scales) of the labelled patients → a patient-level split into
+training and validation (stratified by N1b) → ClipNet trained from scratch (nets.training: class weights,
+augmentation, early stopping on validation loss, optional checkpoint/resume) → Platt recalibration of the node
+logits on the validation nodes → the roll-up (noisy-OR, max or learned) chosen by its log loss on the validation
+patients and fitted there; their patient probabilities are kept in `validation_proba_`.
+
+Augmentation, per clip: the sweep played backwards (a probe sweeps either way), a random offset of up to one
+frame (edge frames repeated), a left-right flip of every frame, a gamma change. Never up-down: depth has a
+direction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+from ..cohort import Cohort, LymphCastError
+from ..cohort.schema import SIDES
+from .base import ModalityModel, probability_series
+from .rollup import ROLLUPS, Rollup, compare_rollups, side_features
+from .us_image import MIN_NODES_PER_CLASS, _side_labels
+from .us_video_clips import SCALES, Clips, node_clips, video_nodes
+
+GAMMA = (0.7, 1.45)
+
+
+class UsVideoModel(ModalityModel):
+    """Node-level ultrasound cine-clip model.
+
+    frames: frames sampled evenly over each sweep; size: side in pixels of each crop (node region and
+    context); epochs/batch_size/lr/patience: training; val_fraction: share of patients held out for early
+    stopping, calibration and the roll-up; rollup: "auto" (best measured) or one of noisy_or, max, learned;
+    channels: encoder widths; checkpoint: optional file to checkpoint every epoch and resume from.
+    """
+
+    name = "us_video"
+    level = "node"
+    oof = "validation"
+
+    def __init__(self, *, seed: int = 0, frames: int = 16, size: int = 48, epochs: int = 30, batch_size: int = 32,
+                 lr: float = 2e-3, patience: int = 8, val_fraction: float = 0.25, rollup: str = "auto",
+                 channels: tuple = (16, 32, 48), checkpoint: str | None = None, progress: bool = True):
+        self.seed = seed
+        self.frames = frames
+        self.size = size
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.rollup = rollup
+        self.channels = channels
+        self.checkpoint = checkpoint
+        self.progress = progress
+
+    # --- training -------------------------------------------------------------------------------
+    def fit(self, cohort: Cohort) -> "UsVideoModel":
+        from ..nets.training import TrainSettings, fit_binary
+
+        if self.rollup != "auto" and self.rollup not in ROLLUPS:
+            raise LymphCastError(f"rollup must be auto or one of {', '.join(ROLLUPS)}, not {self.rollup!r}")
+        data = cohort.labelled()
+        clips = self._clips(data)
+        nodes = video_nodes(data).set_index("node_id").loc[clips.node_ids]
+        labelled = nodes["metastatic"].notna().to_numpy()
+        y = nodes["metastatic"].fillna(0).to_numpy(int)
+        pos, neg = int(y[labelled].sum()), int((y[labelled] == 0).sum())
+        if min(pos, neg) < MIN_NODES_PER_CLASS:
+            raise LymphCastError(f"cohort '{data.meta.name}' has {pos} metastatic and {neg} benign labelled nodes "
+                                 f"with ultrasound clips; the us_video model needs at least {MIN_NODES_PER_CLASS} "
+                                 f"of each (column 'metastatic' of nodes.csv)")
+        ids = data.patients["patient_id"].to_numpy()
+        yp = data.patients["n1b"].astype(int).to_numpy()
+        strat = yp if min(yp.sum(), (1 - yp).sum()) >= 2 else None
+        train_p, val_p = train_test_split(ids, test_size=self.val_fraction, random_state=self.seed, stratify=strat)
+        in_val = nodes["patient_id"].isin(val_p).to_numpy()
+        train_idx, val_idx = np.flatnonzero(labelled & ~in_val), np.flatnonzero(labelled & in_val)
+        net = self._new_net()
+        settings = TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                                 patience=self.patience, seed=self.seed)
+        config = {"model": self.get_params(), "patients": sorted(map(str, ids))}
+        result = fit_binary(net, _forward(clips), y, train_idx, val_idx, settings,
+                            checkpoint=Path(self.checkpoint) if self.checkpoint else None,
+                            config=config, progress=self.progress, describe="training the clip network")
+        self.state_dict_ = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        self._net = net
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        raw, _ = self._run(clips)
+        self.calibration_ = LogisticRegression(C=1e4, max_iter=1000).fit(raw[val_idx, None], y[val_idx])
+        val = data.subset(val_p)
+        sides = self.side_table(val, pd.Series(self._calibrated(raw), index=clips.node_ids))
+        labels = val.labels().astype(int)
+        self.rollup_scores_, held_out = compare_rollups(sides, _side_labels(val), labels, seed=self.seed)
+        self.rollup_ = self.rollup if self.rollup != "auto" else str(self.rollup_scores_["log_loss"].idxmin())
+        self.rollup_model_ = Rollup(self.rollup_).fit(sides, _side_labels(val), labels)
+        self.validation_proba_ = probability_series(held_out[self.rollup_].loc[labels.index], labels.index)
+        self.training_summary_ = {"patients_train": len(train_p), "patients_validation": len(val_p),
+                                  "nodes_train": len(train_idx), "nodes_validation": len(val_idx),
+                                  "node_events_train": int(y[train_idx].sum()), "best_epoch": result.best_epoch,
+                                  "epochs_run": result.epochs_run, "resumed_from": result.resumed_from}
+        return self
+
+    # --- prediction -----------------------------------------------------------------------------
+    def _new_net(self):
+        import torch
+
+        from ..nets.clip_net import ClipNet
+
+        torch.manual_seed(self.seed)
+        return ClipNet(scales=SCALES, channels=tuple(self.channels))
+
+    def network(self):
+        """The fitted ClipNet (rebuilt from state_dict_ after loading a saved model)."""
+        self.check_fitted()
+        if getattr(self, "_net", None) is None:
+            net = self._new_net()
+            net.load_state_dict(self.state_dict_)
+            self._net = net
+        self._net.eval()
+        return self._net
+
+    def _clips(self, cohort: Cohort) -> Clips:
+        return node_clips(cohort, frames=self.frames, size=self.size, progress=self.progress)
+
+    def _run(self, clips: Clips) -> tuple[np.ndarray, np.ndarray]:
+        """Node logits (n,) and per-frame attention (n, T)."""
+        import torch
+
+        from ..nets.clip_net import prepare
+
+        net = self.network()
+        logits, attention = [], []
+        with torch.no_grad():
+            for start in range(0, len(clips), 128):
+                sl = slice(start, start + 128)
+                x, e = prepare(torch.from_numpy(clips.pixels[sl])), torch.from_numpy(clips.extra[sl])
+                logit, att = net(x, e)
+                logits.append(logit.numpy())
+                attention.append(att.numpy())
+        if not logits:
+            return np.zeros(0), np.zeros((0, self.frames))
+        return np.concatenate(logits).astype(float), np.concatenate(attention).astype(float)
+
+    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
+        return self.calibration_.predict_proba(raw[:, None])[:, 1] if len(raw) else raw
+
+    def predict_nodes(self, cohort: Cohort) -> pd.Series:
+        self.check_fitted()
+        clips = self._clips(cohort)
+        p = self._calibrated(self._run(clips)[0])
+        return pd.Series(p, index=clips.node_ids, name="probability", dtype="float64")
+
+    def key_frames(self, cohort: Cohort, node_ids=None) -> pd.DataFrame:
+        """Per node and sampled frame: its index in the source clip and its attention weight (the weights of a
+        node sum to 1; the largest are the key frames). Columns node_id, position, frame, attention."""
+        self.check_fitted()
+        clips = self._clips(cohort)
+        keep = np.ones(len(clips), bool) if node_ids is None else clips.node_ids.isin(list(node_ids))
+        missing = set([] if node_ids is None else node_ids) - set(clips.node_ids)
+        if missing:
+            raise LymphCastError(f"no ultrasound clip for node(s) {', '.join(map(str, sorted(missing)))}")
+        sub = Clips(clips.node_ids[keep], clips.pixels[keep], clips.extra[keep], clips.frames[keep])
+        _, att = self._run(sub)
+        t = att.shape[1]
+        return pd.DataFrame({"node_id": np.repeat(sub.node_ids.to_numpy(), t),
+                             "position": np.tile(np.arange(t), len(sub)), "frame": sub.frames.reshape(-1),
+                             "attention": att.reshape(-1)})
+
+    def side_table(self, cohort: Cohort, nodes: pd.Series | None = None) -> pd.DataFrame:
+        """Roll-up inputs per (patient_id, side) (`nodes`: node probabilities already computed)."""
+        nodes = self.predict_nodes(cohort) if nodes is None else nodes
+        frame = pd.DataFrame({"node_id": nodes.index, "p": nodes.to_numpy()}).merge(
+            video_nodes(cohort)[["node_id", "patient_id", "side", "level"]], on="node_id")
+        return side_features(frame, cohort.patients["patient_id"])
+
+    def predict_sides(self, cohort: Cohort) -> pd.Series:
+        return self.predict_levels(cohort)["sides"]
+
+    def predict_proba(self, cohort: Cohort) -> pd.Series:
+        return self.predict_levels(cohort)["patients"]
+
+    def predict_levels(self, cohort: Cohort) -> dict[str, pd.Series]:
+        """Patient, side and node probabilities from one pass over the clips."""
+        self.check_fitted()
+        ids = cohort.patients["patient_id"]
+        nodes = self.predict_nodes(cohort)
+        if not len(nodes):  # no clips at all: NaN, which fusion masks
+            sides = pd.Series(np.nan, pd.MultiIndex.from_product([ids, SIDES], names=["patient_id", "side"]))
+            return {"patients": probability_series(np.nan, ids), "sides": sides.rename("probability"), "nodes": nodes}
+        sides = self.side_table(cohort, nodes)
+        p_side, p_patient = self.rollup_model_.sides(sides), self.rollup_model_.patients(sides)
+        return {"patients": probability_series(p_patient.reindex(ids).to_numpy(), ids), "sides": p_side,
+                "nodes": nodes}
+
+    def figures(self) -> dict:
+        from .us_image_figures import rollup_comparison, training_curve
+
+        if not self.is_fitted:
+            return {}
+        return {"training": training_curve(self.history_, self.best_epoch_),
+                "rollup": rollup_comparison(self.rollup_scores_, self.rollup_, "Node → patient roll-up")}
+
+    def __getstate__(self):
+        state = dict(vars(self))
+        state.pop("_net", None)  # rebuilt from state_dict_ on first use
+        return state
+
+
+def augment_clips(x, gen):
+    """x float (B, T, S, H, W) on the 0..255 scale → augmented copy (see the module docstring)."""
+    import torch
+
+    b, t = x.shape[:2]
+    u = lambda *s: torch.rand(*s, generator=gen)  # noqa: E731
+    reverse = u(b) < 0.5
+    x = torch.where(reverse[:, None, None, None, None], x.flip(1), x)
+    shift = torch.randint(-1, 2, (b,), generator=gen)
+    pos = (torch.arange(t)[None] + shift[:, None]).clamp(0, t - 1)
+    x = x[torch.arange(b)[:, None], pos]
+    flip = u(b) < 0.5
+    x = torch.where(flip[:, None, None, None, None], x.flip(-1), x)
+    gamma = torch.exp(np.log(GAMMA[0]) + u(b) * (np.log(GAMMA[1]) - np.log(GAMMA[0])))
+    return (x / 255.0).clamp(0, 1) ** gamma[:, None, None, None, None] * 255.0
+
+
+def _forward(clips: Clips):
+    import torch
+
+    from ..nets.clip_net import prepare
+
+    pixels, extra = torch.from_numpy(clips.pixels), torch.from_numpy(clips.extra)
+
+    def forward(net, idx, train, gen):
+        x = pixels[idx].float()
+        if train:
+            x = augment_clips(x, gen)
+        return net(prepare(x), extra[idx])[0]
+
+    return forward
