@@ -17,15 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
 
 from ..cohort import Cohort, LymphCastError
 from ..cohort.schema import SIDES
 from .base import ModalityModel, probability_series
-from .rollup import ROLLUPS, Rollup, compare_rollups, side_features
+from .node_training import check_node_labels, check_rollup_setting, choose_rollup, split_patients
+from .rollup import side_features
 from .us_regions import VIEWS, Regions, image_nodes, node_regions
 
-MIN_NODES_PER_CLASS = 4
 DOPPLER_DROPOUT = 0.2  # share of training nodes shown without their Doppler images
 
 
@@ -76,15 +75,14 @@ class UsImageModel(ModalityModel):
     def fit(self, cohort: Cohort) -> "UsImageModel":
         from ..nets.training import TrainSettings, fit_binary
 
-        if self.rollup != "auto" and self.rollup not in ROLLUPS:
-            raise LymphCastError(f"rollup must be auto or one of {', '.join(ROLLUPS)}, not {self.rollup!r}")
+        check_rollup_setting(self.rollup)
         data = cohort.labelled()
         regions = self._regions(data)
         nodes = image_nodes(data).set_index("node_id").loc[regions.node_ids]
         labelled = nodes["metastatic"].notna().to_numpy()
         y = nodes["metastatic"].fillna(0).to_numpy(int)
-        self._check_labels(data, y[labelled])
-        train_p, val_p = self._split_patients(data)
+        check_node_labels(data, y[labelled], self.name, "ultrasound images")
+        train_p, val_p = split_patients(data, self.val_fraction, self.seed)
         in_val = nodes["patient_id"].isin(val_p).to_numpy()
         train_idx, val_idx = np.flatnonzero(labelled & ~in_val), np.flatnonzero(labelled & in_val)
         net = self._new_net()
@@ -107,31 +105,13 @@ class UsImageModel(ModalityModel):
                                   "epochs_run": result.epochs_run, "resumed_from": result.resumed_from}
         return self
 
-    def _check_labels(self, data: Cohort, y: np.ndarray) -> None:
-        pos, neg = int(y.sum()), int((y == 0).sum())
-        if min(pos, neg) < MIN_NODES_PER_CLASS:
-            raise LymphCastError(f"cohort '{data.meta.name}' has {pos} metastatic and {neg} benign labelled "
-                                 f"nodes with ultrasound images; the us_image model needs at least "
-                                 f"{MIN_NODES_PER_CLASS} of each (column 'metastatic' of nodes.csv)")
-
-    def _split_patients(self, data: Cohort):
-        ids = data.patients["patient_id"].to_numpy()
-        y = data.patients["n1b"].astype(int).to_numpy()
-        strat = y if min(y.sum(), (1 - y).sum()) >= 2 else None
-        return train_test_split(ids, test_size=self.val_fraction, random_state=self.seed, stratify=strat)
-
     def _config(self, data: Cohort) -> dict:
         return {"model": self.get_params(), "patients": sorted(map(str, data.patients["patient_id"]))}
 
     def _choose_rollup(self, val: Cohort, regions: Regions, raw: np.ndarray) -> None:
-        p_nodes = self._calibrated(raw)
-        sides = self._sides(val, regions, p_nodes)
-        side_labels = _side_labels(val)
-        labels = val.labels().astype(int)
-        self.rollup_scores_, held_out = compare_rollups(sides, side_labels, labels, seed=self.seed)
-        self.rollup_ = self.rollup if self.rollup != "auto" else str(self.rollup_scores_["log_loss"].idxmin())
-        self.rollup_model_ = Rollup(self.rollup_).fit(sides, side_labels, labels)
-        self.validation_proba_ = probability_series(held_out[self.rollup_].loc[labels.index], labels.index)
+        sides = self._sides(val, regions, self._calibrated(raw))
+        self.rollup_scores_, self.rollup_, self.rollup_model_, self.validation_proba_ = choose_rollup(
+            val, sides, self.rollup, self.seed)
 
     def _fit_detector(self, train: Cohort, val: Cohort) -> None:
         """The detector learns from the training patients' frames; the frame roll-up (detected nodes have no
@@ -147,10 +127,7 @@ class UsImageModel(ModalityModel):
         self.detector_ = NodeDetector(**settings).fit(train)
         frames = self.predict_frames(val)
         sides = side_features(frames.assign(level=np.nan, p=frames["probability"]), val.patients["patient_id"])
-        labels = val.labels().astype(int)
-        scores, _ = compare_rollups(sides, _side_labels(val), labels, seed=self.seed)
-        self.frame_rollup_scores_ = scores
-        self.frame_rollup_ = Rollup(str(scores["log_loss"].idxmin())).fit(sides, _side_labels(val), labels)
+        self.frame_rollup_scores_, _, self.frame_rollup_, _ = choose_rollup(val, sides, "auto", self.seed)
 
     def predict_frames(self, cohort: Cohort) -> pd.DataFrame:
         """Every node the detector finds in the cohort's full-field frames, with its box, detection score and
@@ -305,17 +282,6 @@ def _has_boxed_frames(cohort: Cohort) -> bool:
     if not len(nodes) or not {FRAME_COLUMN, *BOX_COLUMNS} <= set(nodes.columns):
         return False
     return bool(nodes[list(BOX_COLUMNS)].notna().all(axis=1).any())
-
-
-def _side_labels(cohort: Cohort) -> pd.Series | None:
-    cols = [f"lateral_{s}" for s in SIDES]
-    if not all(c in cohort.patients.columns for c in cols):
-        return None
-    table = cohort.patients.set_index("patient_id")[cols]
-    table.columns = list(SIDES)
-    labels = table.stack(future_stack=True)
-    labels.index.names = ["patient_id", "side"]
-    return labels if labels.notna().all() else None
 
 
 def _forward(regions: Regions):

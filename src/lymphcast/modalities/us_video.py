@@ -19,13 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
 
 from ..cohort import Cohort, LymphCastError
 from ..cohort.schema import SIDES
 from .base import ModalityModel, probability_series
-from .rollup import ROLLUPS, Rollup, compare_rollups, side_features
-from .us_image import MIN_NODES_PER_CLASS, _side_labels
+from .node_training import check_node_labels, check_rollup_setting, choose_rollup, split_patients
+from .rollup import side_features
 from .us_video_clips import SCALES, Clips, node_clips, video_nodes
 
 GAMMA = (0.7, 1.45)
@@ -64,28 +63,20 @@ class UsVideoModel(ModalityModel):
     def fit(self, cohort: Cohort) -> "UsVideoModel":
         from ..nets.training import TrainSettings, fit_binary
 
-        if self.rollup != "auto" and self.rollup not in ROLLUPS:
-            raise LymphCastError(f"rollup must be auto or one of {', '.join(ROLLUPS)}, not {self.rollup!r}")
+        check_rollup_setting(self.rollup)
         data = cohort.labelled()
         clips = self._clips(data)
         nodes = video_nodes(data).set_index("node_id").loc[clips.node_ids]
         labelled = nodes["metastatic"].notna().to_numpy()
         y = nodes["metastatic"].fillna(0).to_numpy(int)
-        pos, neg = int(y[labelled].sum()), int((y[labelled] == 0).sum())
-        if min(pos, neg) < MIN_NODES_PER_CLASS:
-            raise LymphCastError(f"cohort '{data.meta.name}' has {pos} metastatic and {neg} benign labelled nodes "
-                                 f"with ultrasound clips; the us_video model needs at least {MIN_NODES_PER_CLASS} "
-                                 f"of each (column 'metastatic' of nodes.csv)")
-        ids = data.patients["patient_id"].to_numpy()
-        yp = data.patients["n1b"].astype(int).to_numpy()
-        strat = yp if min(yp.sum(), (1 - yp).sum()) >= 2 else None
-        train_p, val_p = train_test_split(ids, test_size=self.val_fraction, random_state=self.seed, stratify=strat)
+        check_node_labels(data, y[labelled], self.name, "ultrasound clips")
+        train_p, val_p = split_patients(data, self.val_fraction, self.seed)
         in_val = nodes["patient_id"].isin(val_p).to_numpy()
         train_idx, val_idx = np.flatnonzero(labelled & ~in_val), np.flatnonzero(labelled & in_val)
         net = self._new_net()
         settings = TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                                  patience=self.patience, seed=self.seed)
-        config = {"model": self.get_params(), "patients": sorted(map(str, ids))}
+        config = {"model": self.get_params(), "patients": sorted(map(str, data.patients["patient_id"]))}
         result = fit_binary(net, _forward(clips), y, train_idx, val_idx, settings,
                             checkpoint=Path(self.checkpoint) if self.checkpoint else None,
                             config=config, progress=self.progress, describe="training the clip network")
@@ -97,11 +88,8 @@ class UsVideoModel(ModalityModel):
         self.calibration_ = LogisticRegression(C=1e4, max_iter=1000).fit(raw[val_idx, None], y[val_idx])
         val = data.subset(val_p)
         sides = self.side_table(val, pd.Series(self._calibrated(raw), index=clips.node_ids))
-        labels = val.labels().astype(int)
-        self.rollup_scores_, held_out = compare_rollups(sides, _side_labels(val), labels, seed=self.seed)
-        self.rollup_ = self.rollup if self.rollup != "auto" else str(self.rollup_scores_["log_loss"].idxmin())
-        self.rollup_model_ = Rollup(self.rollup_).fit(sides, _side_labels(val), labels)
-        self.validation_proba_ = probability_series(held_out[self.rollup_].loc[labels.index], labels.index)
+        self.rollup_scores_, self.rollup_, self.rollup_model_, self.validation_proba_ = choose_rollup(
+            val, sides, self.rollup, self.seed)
         self.training_summary_ = {"patients_train": len(train_p), "patients_validation": len(val_p),
                                   "nodes_train": len(train_idx), "nodes_validation": len(val_idx),
                                   "node_events_train": int(y[train_idx].sum()), "best_epoch": result.best_epoch,
