@@ -39,6 +39,18 @@ def split_patients(data: Cohort, val_fraction: float, seed: int) -> tuple[np.nda
     return train_test_split(ids, test_size=val_fraction, random_state=seed, stratify=strat)
 
 
+def node_split(data: Cohort, nodes: pd.DataFrame, *, model: str, media: str, val_fraction: float, seed: int):
+    """Labels and the training/validation split of `nodes` (rows in the order the network sees them):
+    (y 0/1 per row, training row indices, validation row indices, training patients, validation patients);
+    unlabelled rows are in neither."""
+    labelled = nodes["metastatic"].notna().to_numpy()
+    y = nodes["metastatic"].fillna(0).to_numpy(int)
+    check_node_labels(data, y[labelled], model, media)
+    train_p, val_p = split_patients(data, val_fraction, seed)
+    in_val = nodes["patient_id"].isin(val_p).to_numpy()
+    return y, np.flatnonzero(labelled & ~in_val), np.flatnonzero(labelled & in_val), train_p, val_p
+
+
 def side_labels(cohort: Cohort) -> pd.Series | None:
     """Recorded lateral status per (patient_id, side), when the cohort has it for every side."""
     cols = [f"lateral_{s}" for s in SIDES]

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from ..cohort import Cohort, LymphCastError
 from ..cohort.schema import SIDES
 from .base import ModalityModel, probability_series
-from .node_training import check_node_labels, check_rollup_setting, choose_rollup, split_patients
+from .node_training import check_rollup_setting, choose_rollup, node_split
 from .rollup import side_features
 from .us_regions import VIEWS, Regions, image_nodes, node_regions
 
@@ -79,12 +79,8 @@ class UsImageModel(ModalityModel):
         data = cohort.labelled()
         regions = self._regions(data)
         nodes = image_nodes(data).set_index("node_id").loc[regions.node_ids]
-        labelled = nodes["metastatic"].notna().to_numpy()
-        y = nodes["metastatic"].fillna(0).to_numpy(int)
-        check_node_labels(data, y[labelled], self.name, "ultrasound images")
-        train_p, val_p = split_patients(data, self.val_fraction, self.seed)
-        in_val = nodes["patient_id"].isin(val_p).to_numpy()
-        train_idx, val_idx = np.flatnonzero(labelled & ~in_val), np.flatnonzero(labelled & in_val)
+        y, train_idx, val_idx, train_p, val_p = node_split(data, nodes, model=self.name, media="ultrasound images",
+                                                            val_fraction=self.val_fraction, seed=self.seed)
         net = self._new_net()
         settings = TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                                  patience=self.patience, seed=self.seed)

@@ -43,13 +43,18 @@ class Regions:
         return len(self.node_ids)
 
 
+def nodes_with(cohort: Cohort, column: str) -> pd.DataFrame:
+    """The cohort's nodes whose media `column` (e.g. us_image_file) is filled in."""
+    nodes = cohort.nodes
+    if not len(nodes) or column not in nodes.columns:
+        return nodes.iloc[0:0] if len(nodes) else pd.DataFrame(columns=["node_id", "patient_id", "side", "level"])
+    has = nodes[column].fillna("").astype(str).str.strip() != ""
+    return nodes[has].reset_index(drop=True)
+
+
 def image_nodes(cohort: Cohort) -> pd.DataFrame:
     """The cohort's nodes that have at least one ultrasound image."""
-    nodes = cohort.nodes
-    if not len(nodes) or "us_image_file" not in nodes.columns:
-        return nodes.iloc[0:0] if len(nodes) else pd.DataFrame(columns=["node_id", "patient_id", "side", "level"])
-    has = nodes["us_image_file"].fillna("").astype(str).str.strip() != ""
-    return nodes[has].reset_index(drop=True)
+    return nodes_with(cohort, "us_image_file")
 
 
 def _refs(value) -> list[str]:

@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from ..cohort import Cohort, LymphCastError
 from ..cohort.schema import SIDES
 from .base import ModalityModel, probability_series
-from .node_training import check_node_labels, check_rollup_setting, choose_rollup, split_patients
+from .node_training import check_rollup_setting, choose_rollup, node_split
 from .rollup import side_features
 from .us_video_clips import SCALES, Clips, node_clips, video_nodes
 
@@ -67,12 +67,8 @@ class UsVideoModel(ModalityModel):
         data = cohort.labelled()
         clips = self._clips(data)
         nodes = video_nodes(data).set_index("node_id").loc[clips.node_ids]
-        labelled = nodes["metastatic"].notna().to_numpy()
-        y = nodes["metastatic"].fillna(0).to_numpy(int)
-        check_node_labels(data, y[labelled], self.name, "ultrasound clips")
-        train_p, val_p = split_patients(data, self.val_fraction, self.seed)
-        in_val = nodes["patient_id"].isin(val_p).to_numpy()
-        train_idx, val_idx = np.flatnonzero(labelled & ~in_val), np.flatnonzero(labelled & in_val)
+        y, train_idx, val_idx, train_p, val_p = node_split(data, nodes, model=self.name, media="ultrasound clips",
+                                                            val_fraction=self.val_fraction, seed=self.seed)
         net = self._new_net()
         settings = TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                                  patience=self.patience, seed=self.seed)

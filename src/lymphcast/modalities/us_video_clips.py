@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..cohort import Cohort, LymphCastError
 from ..io.video import read_clip
-from .us_regions import EXTRA, crop, square_window, view_extra
+from .us_regions import EXTRA, crop, nodes_with, square_window, view_extra
 
 BOX_COLUMNS = ("us_video_box_x0", "us_video_box_y0", "us_video_box_x1", "us_video_box_y1")
 MARGINS = (0.25, 0.75)  # node region (box + 25% each side) and context (2.5x the box side)
@@ -42,11 +42,7 @@ class Clips:
 
 def video_nodes(cohort: Cohort) -> pd.DataFrame:
     """The cohort's nodes that have an ultrasound clip."""
-    nodes = cohort.nodes
-    if not len(nodes) or "us_video_file" not in nodes.columns:
-        return nodes.iloc[0:0] if len(nodes) else pd.DataFrame(columns=["node_id", "patient_id", "side", "level"])
-    has = nodes["us_video_file"].fillna("").astype(str).str.strip() != ""
-    return nodes[has].reset_index(drop=True)
+    return nodes_with(cohort, "us_video_file")
 
 
 def sample_indices(n: int, frames: int) -> np.ndarray:
