@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from lymphcast.cohort import LymphCastError, read_cohort
-from lymphcast.modalities.us_video import UsVideoModel, augment_clips
+from lymphcast.modalities.us_video import UsVideoModel
+from lymphcast.modalities.us_video_training import augment_clips
 from lymphcast.modalities.us_video_clips import node_clips, sample_indices
 from lymphcast.nets.clip_net import ClipNet, prepare
 
@@ -33,7 +34,7 @@ def test_clip_net_shapes_and_attention():
     torch.manual_seed(0)
     net = ClipNet(channels=(4, 8), hidden=8).eval()
     x = prepare(torch.randint(0, 255, (3, 5, 2, 24, 24), dtype=torch.uint8))
-    logit, att = net(x, torch.zeros(3, 6))
+    logit, att = net(x, torch.zeros(3, 6))  # ClipNet default extra width
     assert logit.shape == (3,) and att.shape == (3, 5)
     torch.testing.assert_close(att.sum(1), torch.ones(3))
     assert (att > 0).all()

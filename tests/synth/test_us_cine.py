@@ -113,7 +113,16 @@ def test_fps_and_length_ranges():
         for duration in (0.5, 2.0, 3.3, 5.0, 9.0):
             assert 2.0 <= frame_count(duration, fps) / fps <= 5.0
     lengths = {len(render_clip(PLAIN, US, 15, np.random.default_rng(s)).frames) for s in range(3)}
-    assert len(lengths) > 1 and all(30 <= n <= 75 for n in lengths)
+    assert all(30 <= n <= 75 for n in lengths)
+
+
+def test_a_longer_node_stays_longer_in_view():
+    """The hand sweeps at a steady speed, so a node twice as long fills more frames of a clip of the same rate."""
+    def seconds_in_view(ratio):
+        clips = [render_clip({**PLAIN, "short_axis_mm": 5.0, "long_short_ratio": ratio}, US, 20, np.random.default_rng(s)) for s in range(4)]
+        return np.mean([(c.section_mm2 > 0).sum() / c.fps for c in clips])
+
+    assert seconds_in_view(3.0) > 1.5 * seconds_in_view(1.3)
 
 
 def test_section_follows_the_ellipsoid_and_peaks_mid_sweep():

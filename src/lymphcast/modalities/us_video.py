@@ -2,19 +2,15 @@
 to the patient (as the us_image model).
 
 fit: node clips (us_video_clips: T frames, two scales) of the labelled patients → a patient-level split into
-training and validation (stratified by N1b) → ClipNet trained from scratch (nets.training: class weights,
-augmentation, early stopping on validation loss, optional checkpoint/resume) → Platt recalibration of the node
+training and validation (stratified by N1b) → ClipNet trained from scratch in two stages (us_video_training: the
+whole network on augmented sub-clips, then its temporal part on the frozen frame features of whole clips; class
+weights, early stopping on validation loss, optional checkpoint/resume) → Platt recalibration of the node
 logits on the validation nodes → the roll-up (noisy-OR, max or learned) chosen by its log loss on the validation
 patients and fitted there; their patient probabilities are kept in `validation_proba_`.
-
-Augmentation, per clip: the sweep played backwards (a probe sweeps either way), a random offset of up to one
-frame (edge frames repeated), a left-right flip of every frame, a gamma change. Never up-down: depth has a
-direction.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,18 +21,19 @@ from ..cohort.schema import SIDES
 from .base import ModalityModel, probability_series
 from .node_training import check_rollup_setting, choose_rollup, node_split
 from .rollup import side_features
-from .us_video_clips import SCALES, Clips, node_clips, video_nodes
-
-GAMMA = (0.7, 1.45)
+from .us_video_clips import CLIP_EXTRA, SCALES, Clips, node_clips, video_nodes
 
 
 class UsVideoModel(ModalityModel):
     """Node-level ultrasound cine-clip model.
 
     frames: frames sampled evenly over each sweep; size: side in pixels of each crop (node region and
-    context); epochs/batch_size/lr/patience: training; val_fraction: share of patients held out for early
-    stopping, calibration and the roll-up; rollup: "auto" (best measured) or one of noisy_or, max, learned;
-    channels: encoder widths; checkpoint: optional file to checkpoint every epoch and resume from.
+    context); epochs/batch_size/lr/patience: training of the whole network, on sub-clips of `train_frames`
+    frames; head_epochs: training of the temporal part on whole clips (0: none); val_fraction: share of
+    patients held out for early stopping, calibration and the roll-up; rollup: "auto" (best measured) or one of
+    noisy_or, max, learned; channels: encoder widths; sampling: "sweep" (frames over the whole clip) or "key"
+    (the annotated key frame only: the single-frame comparison, with frames=1 and train_frames=1);
+    checkpoint: optional file to checkpoint every epoch and resume from.
     """
 
     name = "us_video"
@@ -44,8 +41,9 @@ class UsVideoModel(ModalityModel):
     oof = "validation"
 
     def __init__(self, *, seed: int = 0, frames: int = 16, size: int = 48, epochs: int = 30, batch_size: int = 32,
-                 lr: float = 2e-3, patience: int = 8, val_fraction: float = 0.25, rollup: str = "auto",
-                 channels: tuple = (16, 32, 48), checkpoint: str | None = None, progress: bool = True):
+                 lr: float = 2e-3, patience: int = 8, train_frames: int = 6, head_epochs: int = 40,
+                 val_fraction: float = 0.25, rollup: str = "auto", channels: tuple = (16, 32, 48),
+                 sampling: str = "sweep", checkpoint: str | None = None, progress: bool = True):
         self.seed = seed
         self.frames = frames
         self.size = size
@@ -53,15 +51,20 @@ class UsVideoModel(ModalityModel):
         self.batch_size = batch_size
         self.lr = lr
         self.patience = patience
+        self.train_frames = train_frames
+        self.head_epochs = head_epochs
         self.val_fraction = val_fraction
         self.rollup = rollup
         self.channels = channels
+        self.sampling = sampling
         self.checkpoint = checkpoint
         self.progress = progress
 
     # --- training -------------------------------------------------------------------------------
     def fit(self, cohort: Cohort) -> "UsVideoModel":
-        from ..nets.training import TrainSettings, fit_binary
+        from ..nets.training import TrainSettings
+
+        from .us_video_training import train_clip_net
 
         check_rollup_setting(self.rollup)
         data = cohort.labelled()
@@ -73,13 +76,14 @@ class UsVideoModel(ModalityModel):
         settings = TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                                  patience=self.patience, seed=self.seed)
         config = {"model": self.get_params(), "patients": sorted(map(str, data.patients["patient_id"]))}
-        result = fit_binary(net, _forward(clips), y, train_idx, val_idx, settings,
-                            checkpoint=Path(self.checkpoint) if self.checkpoint else None,
-                            config=config, progress=self.progress, describe="training the clip network")
+        result, temporal = train_clip_net(net, clips, y, train_idx, val_idx, settings,
+                                          train_frames=self.train_frames, head_epochs=self.head_epochs,
+                                          checkpoint=self.checkpoint, config=config, progress=self.progress)
         self.state_dict_ = {k: v.detach().clone() for k, v in net.state_dict().items()}
         self._net = net
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
+        self.temporal_history_ = temporal.history if temporal else []
         raw, _ = self._run(clips)
         self.calibration_ = LogisticRegression(C=1e4, max_iter=1000).fit(raw[val_idx, None], y[val_idx])
         val = data.subset(val_p)
@@ -89,7 +93,8 @@ class UsVideoModel(ModalityModel):
         self.training_summary_ = {"patients_train": len(train_p), "patients_validation": len(val_p),
                                   "nodes_train": len(train_idx), "nodes_validation": len(val_idx),
                                   "node_events_train": int(y[train_idx].sum()), "best_epoch": result.best_epoch,
-                                  "epochs_run": result.epochs_run, "resumed_from": result.resumed_from}
+                                  "epochs_run": result.epochs_run, "resumed_from": result.resumed_from,
+                                  "temporal_best_epoch": temporal.best_epoch if temporal else 0}
         return self
 
     # --- prediction -----------------------------------------------------------------------------
@@ -99,7 +104,7 @@ class UsVideoModel(ModalityModel):
         from ..nets.clip_net import ClipNet
 
         torch.manual_seed(self.seed)
-        return ClipNet(scales=SCALES, channels=tuple(self.channels))
+        return ClipNet(scales=SCALES, channels=tuple(self.channels), extra=CLIP_EXTRA)
 
     def network(self):
         """The fitted ClipNet (rebuilt from state_dict_ after loading a saved model)."""
@@ -112,7 +117,7 @@ class UsVideoModel(ModalityModel):
         return self._net
 
     def _clips(self, cohort: Cohort) -> Clips:
-        return node_clips(cohort, frames=self.frames, size=self.size, progress=self.progress)
+        return node_clips(cohort, frames=self.frames, size=self.size, sampling=self.sampling, progress=self.progress)
 
     def _run(self, clips: Clips) -> tuple[np.ndarray, np.ndarray]:
         """Node logits (n,) and per-frame attention (n, T)."""
@@ -196,36 +201,3 @@ class UsVideoModel(ModalityModel):
         state = dict(vars(self))
         state.pop("_net", None)  # rebuilt from state_dict_ on first use
         return state
-
-
-def augment_clips(x, gen):
-    """x float (B, T, S, H, W) on the 0..255 scale → augmented copy (see the module docstring)."""
-    import torch
-
-    b, t = x.shape[:2]
-    u = lambda *s: torch.rand(*s, generator=gen)  # noqa: E731
-    reverse = u(b) < 0.5
-    x = torch.where(reverse[:, None, None, None, None], x.flip(1), x)
-    shift = torch.randint(-1, 2, (b,), generator=gen)
-    pos = (torch.arange(t)[None] + shift[:, None]).clamp(0, t - 1)
-    x = x[torch.arange(b)[:, None], pos]
-    flip = u(b) < 0.5
-    x = torch.where(flip[:, None, None, None, None], x.flip(-1), x)
-    gamma = torch.exp(np.log(GAMMA[0]) + u(b) * (np.log(GAMMA[1]) - np.log(GAMMA[0])))
-    return (x / 255.0).clamp(0, 1) ** gamma[:, None, None, None, None] * 255.0
-
-
-def _forward(clips: Clips):
-    import torch
-
-    from ..nets.clip_net import prepare
-
-    pixels, extra = torch.from_numpy(clips.pixels), torch.from_numpy(clips.extra)
-
-    def forward(net, idx, train, gen):
-        x = pixels[idx].float()
-        if train:
-            x = augment_clips(x, gen)
-        return net(prepare(x), extra[idx])[0]
-
-    return forward

@@ -1,8 +1,9 @@
 """One cine clip: a transverse probe sweep along a lymph node's long axis, SIZE x SIZE pixels per frame.
 
 Sweep (drawn once, then applied frame by frame): the plane moves from beyond one pole of the node to beyond the
-other (1.15-1.35 long semi-axes each way, centred within 8% of the node's middle, either direction) with a hand's
-uneven speed (+-25% sinusoidal) and a little elevation jitter; the node's long axis is slightly oblique to the
+other (1.15-1.35 long semi-axes each way, centred within 8% of the node's middle, either direction) at a hand's
+steady speed of 4-5.5 mm/s (so the node's length shows as the time it stays in view; sweep_plan) with an
+uneven pace (+-25% sinusoidal) and a little elevation jitter; the node's long axis is slightly oblique to the
 sweep, so its section drifts a little across the image. Probe shake: a smooth lateral jitter (AR(1), sd 0.1-0.3
 mm, never beyond 0.8 mm) applied as a whole-pixel shift of the scene, speckle included.
 Scene: the neck layers, vessel and cortex texture live on one canvas a few pixels wider than the frame, drawn once
@@ -31,6 +32,7 @@ from .us_tissue import SIZE, Grid, add_vessel, background, smooth_field, vessel
 TGC = 0.9
 MAX_SHAKE_MM = 0.8
 ELEVATION_PER_RESOLUTION = 2.5
+HAND_SPEED_MM_S = (4.0, 5.5)  # a steady transverse sweep; sets how long a node stays in view
 POOL_MARGIN = 24  # extra rows/columns of the speckle innovation pool
 
 
@@ -69,8 +71,20 @@ class Sweep:
     drift: tuple         # (dy/dz, dx/dz) obliquity of the long axis
 
 
-def draw_sweep(solid: Solid, n: int, fps: int, spacing: float, rng: np.random.Generator) -> Sweep:
+def sweep_plan(solid: Solid, fps: int, rng: np.random.Generator) -> tuple[int, float]:
+    """Frame count and half length (mm) of a sweep: the plane passes 1.15-1.35 long semi-axes beyond the node's
+    centre each way at a hand's steady speed (HAND_SPEED_MM_S), so a longer node takes longer; a clip is kept
+    within 2-5 s: held to 2 s, the sweep goes on further beyond the poles at the same speed (a short node then
+    fills fewer of the frames); cut to 5 s, the hand moves faster."""
     half = solid.c * rng.uniform(1.15, 1.35)
+    speed = rng.uniform(*HAND_SPEED_MM_S)
+    n = frame_count(2 * half / speed, fps)
+    return n, max(half, 0.5 * speed * (n - 1) / fps)
+
+
+def draw_sweep(solid: Solid, n: int, fps: int, spacing: float, rng: np.random.Generator,
+               half: float | None = None) -> Sweep:
+    half = solid.c * rng.uniform(1.15, 1.35) if half is None else half
     t = np.arange(n) / fps
     speed = 1.0 + 0.25 * np.sin(2 * np.pi * rng.uniform(0.2, 0.6) * t + rng.uniform(0, 2 * np.pi))
     progress = np.concatenate([[0.0], np.cumsum(speed[1:])])
@@ -152,8 +166,8 @@ def render_clip(feats: dict, us: dict, fps: int, rng: np.random.Generator) -> Cl
     extent, freq = SIZE * s, float(us["frequency_mhz"])
     shape, ratio = node_shape(feats, extent, rng)
     solid = draw_solid(feats, shape, ratio, rng)
-    n = frame_count(rng.uniform(2.0, 5.0), fps)
-    sweep = draw_sweep(solid, n, fps, s, rng)
+    n, half = sweep_plan(solid, fps, rng)
+    sweep = draw_sweep(solid, n, fps, s, rng, half)
     scene = draw_scene(solid, s, freq, rng)
     sa, sl = psf_sigma_px(float(us["resolution_mm"]), float(us["speckle_size"]), s)
     norm = np.float32(1.0 / (_gain(sa) * _gain(sl)))  # filtering then keeps the mean echo power
