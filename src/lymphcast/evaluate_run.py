@@ -93,40 +93,59 @@ def detection_scores(model, cohort: Cohort, iou: float = 0.5) -> dict | None:
 
 def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataFrame, provenance: dict,
                    staging: Path, seed: int = 0) -> dict:
-    """write_report's node_level and gallery from the bundle's ultrasound node model on `cohort` (the evaluated
-    patients only); the gallery's PNGs go to staging/gallery/. node_level records the bundle's hash."""
+    """write_report's node_level, gallery and clips from the bundle's ultrasound node models on `cohort` (the
+    evaluated patients only): node metrics and the Grad-CAM gallery from the image model (PNGs to
+    staging/gallery/), node metrics (when there is no image model) and the risk-over-time panel from the clip
+    model (PNGs to staging/clips/). node_level records the bundle's hash."""
     from .bundle import load_bundle, manifest_hash
-    from .explain.gallery import build_gallery, report_items
     from .modalities.us_regions import image_nodes
+    from .modalities.us_video_clips import video_nodes
 
     bundle = load_bundle(bundle_dir)
     made_by, this = provenance.get("bundle_sha256"), manifest_hash(bundle.manifest)
     if made_by and made_by != this:
         raise LymphCastError(f"the predictions were made by model {made_by[:12]}, not by the bundle '{bundle_dir}' "
                              f"({this[:12]}); pass the bundle that made them")
-    name, model = next(((n, m) for n, m in bundle.models.items()
-                        if getattr(m, "level", None) == "node" and hasattr(m, "network")), (None, None))
-    if model is None:
+    video = bundle.models.get("us_video")
+    name, image = next(((n, m) for n, m in bundle.models.items() if n != "us_video"
+                        and getattr(m, "level", None) == "node" and hasattr(m, "network")), (None, None))
+    if image is None and video is None:
         return {"node_level": {"bundle_sha256": this, "note": f"the model bundle ({', '.join(bundle.modalities)}) "
                                "has no node-level image model: no node metrics and no Grad-CAM gallery"}}
-    if not len(image_nodes(cohort)):
-        return {"node_level": {"bundle_sha256": this, "note": "the evaluated patients have no node ultrasound "
-                               "images (us_image_file): no node metrics and no Grad-CAM gallery"}}
-    node_level = {"bundle_sha256": this, "model": name, **node_auc(model, cohort, seed=seed)}
-    detection = detection_scores(model, cohort)
-    if detection is not None:
-        node_level["detection"] = detection
-    entries = build_gallery(model, cohort, predictions, bundle.threshold, staging)
-    return {"node_level": node_level, "gallery": report_items(entries, staging)}
+    sections: dict = {}
+    if image is not None and len(image_nodes(cohort)):
+        from .explain.gallery import build_gallery, report_items
+
+        node_level = {"bundle_sha256": this, "model": name, **node_auc(image, cohort, seed=seed)}
+        detection = detection_scores(image, cohort)
+        if detection is not None:
+            node_level["detection"] = detection
+        sections["node_level"] = node_level
+        entries = build_gallery(image, cohort, predictions, bundle.threshold, staging)
+        sections["gallery"] = report_items(entries, staging)
+    if video is not None and len(video_nodes(cohort)):
+        from .explain.clip_gallery import build_clip_gallery
+        from .explain.gallery import report_items
+
+        sections.setdefault("node_level", {"bundle_sha256": this, "model": "us_video",
+                                           **node_auc(video, cohort, seed=seed)})
+        sections["clips"] = report_items(build_clip_gallery(video, cohort, predictions, bundle.threshold, staging),
+                                         staging)
+    if not sections:
+        what = "node ultrasound images (us_image_file)" if image is not None else "ultrasound clips (us_video_file)"
+        return {"node_level": {"bundle_sha256": this, "note": f"the evaluated patients have no {what}: no node "
+                               "metrics and no Grad-CAM gallery"}}
+    return sections
 
 
 def _publish_gallery(staging: Path, report_dir: Path) -> None:
-    """Replace report_dir/gallery with the staged one (after the report itself was written)."""
-    target = report_dir / "gallery"
-    if target.is_dir():
-        shutil.rmtree(target)
-    if (staging / "gallery").is_dir():
-        shutil.move(str(staging / "gallery"), str(target))
+    """Replace report_dir/gallery and report_dir/clips with the staged ones (after the report was written)."""
+    for folder in ("gallery", "clips"):
+        target = report_dir / folder
+        if target.is_dir():
+            shutil.rmtree(target)
+        if (staging / folder).is_dir():
+            shutil.move(str(staging / folder), str(target))
 
 
 def evaluate_predictions(predictions_csv: str | Path, cohort: Cohort, report_dir: str | Path, *,
@@ -135,7 +154,8 @@ def evaluate_predictions(predictions_csv: str | Path, cohort: Cohort, report_dir
     training data (from the provenance sidecar) so the test patients do not pick their own cut-off.
     `model`: the bundle folder that made the predictions; with a node-level ultrasound image model in it the
     report adds node-level AUC, node detection (if the model has a detector) and a Grad-CAM gallery of the
-    most confident true and false calls among the evaluated patients (PNGs in report_dir/gallery/)."""
+    most confident true and false calls among the evaluated patients (PNGs in report_dir/gallery/); with a
+    cine-clip model, the risk over time and the key frames of sample clips (PNGs in report_dir/clips/)."""
     from .evaluate.report import write_report
 
     predictions, provenance = read_predictions(predictions_csv)
