@@ -21,7 +21,7 @@ from ..cohort.schema import SIDES
 from .base import ModalityModel, probability_series
 from .node_training import check_rollup_setting, choose_rollup, node_split
 from .rollup import side_features
-from .us_video_clips import CLIP_EXTRA, SCALES, Clips, node_clips, video_nodes
+from .us_video_clips import CLIP_EXTRA, SCALES, Clips, covered_patients, node_clips, video_nodes
 
 
 class UsVideoModel(ModalityModel):
@@ -68,6 +68,7 @@ class UsVideoModel(ModalityModel):
 
         check_rollup_setting(self.rollup)
         data = cohort.labelled()
+        data = data.subset(covered_patients(data))  # patients without recorded clips teach nothing here
         clips = self._clips(data)
         nodes = video_nodes(data).set_index("node_id").loc[clips.node_ids]
         y, train_idx, val_idx, train_p, val_p = node_split(data, nodes, model=self.name, media="ultrasound clips",
@@ -186,8 +187,12 @@ class UsVideoModel(ModalityModel):
             return {"patients": probability_series(np.nan, ids), "sides": sides.rename("probability"), "nodes": nodes}
         sides = self.side_table(cohort, nodes)
         p_side, p_patient = self.rollup_model_.sides(sides), self.rollup_model_.patients(sides)
-        return {"patients": probability_series(p_patient.reindex(ids).to_numpy(), ids), "sides": p_side,
-                "nodes": nodes}
+        uncovered = ~ids.isin(covered_patients(cohort))  # nodes listed but no clip recorded: no opinion
+        p_patient = p_patient.reindex(ids).to_numpy()
+        p_patient[uncovered.to_numpy()] = np.nan
+        p_side = p_side.astype(float)
+        p_side.loc[p_side.index.get_level_values("patient_id").isin(ids[uncovered])] = np.nan
+        return {"patients": probability_series(p_patient, ids), "sides": p_side, "nodes": nodes}
 
     def figures(self) -> dict:
         from .us_image_figures import rollup_comparison, training_curve

@@ -25,6 +25,7 @@ from .chunk import simulate_chunk
 from .labels import RANDOM_FLIP
 from .params import OCCULT_PROB
 from .render_base import Renderer
+from .coverage import check_coverage, render_covered
 from .renderers import resolve_modalities
 from .risk_model import PRIOR_DRAWS, QUADRATURE_POINTS, centre_log_priors
 from .states import STATE_N1B
@@ -59,11 +60,14 @@ def _meta(name: str, profiles, renderers: list[Renderer], provenance: dict) -> C
                                   "exact risks in truth/.")
 
 
-def _write_chunk(writer: TableWriter, chunk, profiles, renderers, streams, folder: Path) -> None:
+def _write_chunk(writer: TableWriter, chunk, profiles, renderers, streams, folder: Path,
+                 coverage: dict[str, float]) -> None:
     patients, nodes, cytology, truth = patients_frame(chunk, profiles), nodes_frame(chunk), [], {}
     for renderer in renderers:
         rng = np.random.default_rng(streams[KNOWN.index(renderer.name)])
-        out = renderer.render(chunk, folder, profiles, rng)
+        share = coverage.get(renderer.name, 1.0)
+        out = (renderer.render(chunk, folder, profiles, rng) if share >= 1
+               else render_covered(renderer, chunk, folder, profiles, rng, share))
         patients = patients.assign(**dict(out.patients))
         nodes = nodes.assign(**dict(out.nodes))
         if out.cytology is not None:
@@ -90,15 +94,18 @@ def _write_truth_extras(folder: Path, profiles: list[CentreProfile], priors: np.
 
 
 def generate_cohort(out: Path, *, patients: int, centres: int = 4, seed: int = 0,
-                    modalities: Sequence[str] | None = None, progress: bool = True, overwrite: bool = False) -> Path:
+                    modalities: Sequence[str] | None = None, progress: bool = True, overwrite: bool = False,
+                    coverage: dict[str, float] | None = None) -> Path:
     """Write a synthetic cohort of `patients` patients from `centres` centres to the folder `out`.
 
     `modalities`: names to render (None: every modality with a renderer except the slow ones in
-    renderers.ON_REQUEST). The folder appears only when generation succeeds; it passes
+    renderers.ON_REQUEST). `coverage`: {modality: share of patients that have it} for modalities only some
+    patients have (default: everyone has every modality rendered; see coverage.py). The folder appears only when generation succeeds; it passes
     `lymphcast.cohort.read_cohort`. Returns `out`.
     """
     _check(patients, centres, seed)
     renderers = resolve_modalities(modalities)
+    coverage = check_coverage(coverage, [r.name for r in renderers])
     out = Path(out)
     centre_ss, prior_ss, chunks_ss = np.random.SeedSequence(seed).spawn(3)
     profiles = draw_centres(centres, np.random.default_rng(centre_ss))
@@ -116,11 +123,12 @@ def generate_cohort(out: Path, *, patients: int, centres: int = 4, seed: int = 0
             start, stop = i * CHUNK_SIZE, min((i + 1) * CHUNK_SIZE, patients)
             ids = np.array([f"P{k:0{width}d}" for k in range(start + 1, stop + 1)])
             chunk = simulate_chunk(ids, profiles, priors, np.random.default_rng(latent_ss))
-            _write_chunk(writer, chunk, profiles, renderers, streams, folder)
+            _write_chunk(writer, chunk, profiles, renderers, streams, folder, coverage)
             bar.advance(task, stop - start)
         _write_truth_extras(folder, profiles, priors, seed)
         provenance = {"generator": f"lymphcast.synth {GENERATOR_VERSION}", "lymphcast_version": __version__,
                       "seed": int(seed), "patients": int(patients), "centres": int(centres),
-                      "modalities": [r.name for r in renderers], "chunk_size": CHUNK_SIZE}
+                      "modalities": [r.name for r in renderers], "chunk_size": CHUNK_SIZE,
+                      **({"coverage": coverage} if coverage else {})}
         write_meta(_meta(f"synthetic-seed{seed}", profiles, renderers, provenance), folder)
     return out
