@@ -19,7 +19,7 @@ def run(*args):
 
 
 def test_every_command_has_help():
-    for command in ("synth", "validate", "import-table", "import-images", "train", "predict", "crossval", "evaluate", "demo"):
+    for command in ("synth", "validate", "import-table", "import-images", "train", "predict", "crossval", "evaluate", "demo", "stream"):
         result = run(command, "--help")
         assert result.exit_code == 0, command
         assert "Usage" in result.output

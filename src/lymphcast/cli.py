@@ -47,6 +47,17 @@ def _split_list(value: Optional[str]) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def _pairs(value: Optional[str], option: str) -> dict[str, str]:
+    """NAME=VALUE,NAME=VALUE → {NAME: VALUE}; anything else is a clear error naming the option."""
+    out = {}
+    for item in _split_list(value) or []:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip() or not text.strip():
+            raise LymphCastError(f"{option}: expected NAME=VALUE pairs separated by commas, got '{item}'")
+        out[name.strip()] = text.strip()
+    return out
+
+
 @app.command()
 @user_errors
 def synth(out_dir: Path = typer.Option(..., "--out", help="Folder to create (must not exist or be empty)."),
@@ -56,12 +67,15 @@ def synth(out_dir: Path = typer.Option(..., "--out", help="Folder to create (mus
           modalities: Optional[str] = typer.Option(None, help="Comma-separated modalities to render (default: all "
                                                     "available except us_video, which is slow and large: ask for "
                                                     "it by name)."),
+          coverage: Optional[str] = typer.Option(None, help="Modalities only some patients have, as "
+                                                 "NAME=SHARE pairs, e.g. us_video=0.4 (default: everyone)."),
           overwrite: bool = typer.Option(False, help="Replace an existing folder.")):
     """Generate a synthetic multi-centre cohort (with exact risks in truth/)."""
     from .synth import generate_cohort
 
     path = generate_cohort(out_dir, patients=patients, centres=centres, seed=seed,
-                           modalities=_split_list(modalities), overwrite=overwrite)
+                           modalities=_split_list(modalities), overwrite=overwrite,
+                           coverage=_pairs(coverage, "--coverage"))
     out.print(f"synthetic cohort written to {path}")
 
 
@@ -225,6 +239,98 @@ def demo(out_dir: Path = typer.Option(Path("demo-output"), "--out", help="Folder
     from .demo import run_demo
 
     run_demo(out_dir, patients=patients, seed=seed, console=out)
+
+
+@app.command()
+@user_errors
+def stream(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model bundle folder holding a us_video "
+                                                                       "model."),
+           video: str = typer.Argument(..., metavar="VIDEO", help="Cine clip (MP4/AVI/MOV/MKV or DICOM), or with "
+                                       "--device a capture device FORMAT:DEVICE such as v4l2:/dev/video0."),
+           box: Optional[str] = typer.Option(None, help="Node box X0,Y0,X1,Y1 in pixels of the frame (default: the "
+                                                        "whole frame)."),
+           spacing_mm: Optional[float] = typer.Option(None, "--spacing-mm", help="Pixel size in mm (default: the "
+                                                      "file's own, DICOM, when it records one)."),
+           window: Optional[int] = typer.Option(None, min=1, help="Use only the last N frames (default: every "
+                                                                  "frame seen so far)."),
+           realtime: bool = typer.Option(True, "--realtime/--fast", help="Play a file at its own frame rate, or "
+                                                                          "as fast as it decodes."),
+           device: bool = typer.Option(False, "--device", help="VIDEO is a capture device, read through PyAV."),
+           max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after N frames."),
+           out_csv: Optional[Path] = typer.Option(None, "--out", help="CSV of every update: frame,time_s,risk,"
+                                                                      "latency_ms.")):
+    """Stream a cine sweep frame by frame: the node risk after every frame, with its latency (Ctrl-C ends)."""
+    import time
+
+    from rich.live import Live
+    from rich.markup import escape
+
+    from .bundle import load_bundle
+    from .stream import ClipStream, device_frames, file_frames, summarise
+
+    coords = _box_option(box)
+    bundle = load_bundle(model_dir)
+    if "us_video" not in bundle.models:
+        has = ", ".join(bundle.modalities) or "none"
+        raise LymphCastError(f"model '{model_dir}' holds no us_video model (it has: {has}); train one with "
+                             "`lymphcast train COHORT --modalities us_video`")
+    fps = None
+    if device:
+        frames = device_frames(video, max_frames=max_frames)
+    else:
+        from .io.video import open_video
+
+        info = open_video(video)  # a missing or unreadable file fails here, before anything is shown
+        fps, spacing_mm = info.fps, spacing_mm if spacing_mm is not None else info.spacing_mm
+        frames = file_frames(video, realtime, max_frames=max_frames)
+    clip = ClipStream(bundle.models["us_video"], box=coords, spacing_mm=spacing_mm, window=window, fps=fps)
+    updates, first, done = [], None, None
+    with Live(console=out, refresh_per_second=8, transient=True) as live:
+        try:
+            for pixels, time_s, released_at in frames:
+                first = released_at if first is None else first
+                u = clip.push(pixels, time_s, released_at)
+                done = time.perf_counter()
+                updates.append(u)
+                live.update(f"frame {u.index}  risk {u.risk:.3f}  latency {u.latency_ms:.1f} ms", refresh=False)
+        except KeyboardInterrupt:  # the operator ends a live stream: summarise what was seen
+            pass
+        finally:
+            frames.close()
+    if not updates:
+        raise LymphCastError(f"no frame was streamed from {video}")
+    s = summarise(updates, first, done)
+    out.print(f"{s.frames} frames in {s.seconds:.2f} s: {s.fps:.1f} frames/s sustained "
+              f"({'device' if device else 'real time' if realtime else 'as fast as possible'}); "
+              f"latency median {s.latency_median_ms:.1f} ms, p95 {s.latency_p95_ms:.1f} ms", highlight=False,
+              soft_wrap=True)
+    out.print(f"final node risk {s.final_risk:.3f} from {updates[-1].frames_used} frame(s); key frames "
+              f"{', '.join(map(str, clip.key_frames(3)))}", highlight=False, soft_wrap=True)
+    if out_csv is not None:
+        import pandas as pd
+
+        from .cohort import atomic_file
+
+        rows = pd.DataFrame({"frame": [u.index for u in updates], "time_s": [u.time_s for u in updates],
+                             "risk": [u.risk for u in updates], "latency_ms": [u.latency_ms for u in updates]})
+        with atomic_file(out_csv) as tmp:
+            rows.to_csv(tmp, index=False, float_format="%.6g")
+        out.print(f"{len(rows)} updates written to {escape(str(out_csv))}", highlight=False, soft_wrap=True)
+
+
+def _box_option(text: Optional[str]) -> tuple[float, ...] | None:
+    import math
+
+    if text is None:
+        return None
+    try:
+        box = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        box = ()
+    if len(box) != 4 or not all(map(math.isfinite, box)) or not (box[2] > box[0] and box[3] > box[1]):
+        raise LymphCastError(f"--box must be X0,Y0,X1,Y1: four numbers in pixels with X1 > X0 and Y1 > Y0, got "
+                             f"'{text}'")
+    return box
 
 
 def main() -> None:  # pragma: no cover - console entry point
