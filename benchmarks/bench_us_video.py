@@ -88,6 +88,8 @@ def run(folder: Path, args) -> None:
             scores[f"image model on frames: {summary}"] = (rolled_up(image, test, per_node[summary]),
                                                            per_node[summary])
 
+    table = pd.DataFrame({name: p.reindex(y.index) for name, (p, _) in scores.items()}).assign(label=y)
+    table.to_csv(Path(tempfile.gettempdir()) / "bench_us_video_patients.csv")  # to re-test without retraining
     oracle = truth.loc[y.index, "risk_us"].to_numpy()
     oracle_auc = auc_score(y.to_numpy(), oracle)
     reference = next(iter(scores))

@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..cohort import Cohort, LymphCastError
-from ..io.video import read_clip
+from ..cohort import Cohort
 from .gallery import choose_cases
 
 FOLDER = "clips"
@@ -53,16 +52,11 @@ def _number(value):
 
 def risk_trace(model, cohort: Cohort, row: dict) -> RiskTrace:
     """Stream one node's clip through the model frame by frame (no window: the offline risk at the end)."""
-    from ..modalities.us_video_clips import BOX_COLUMNS, MAX_CLIP_FRAMES
+    from ..modalities.us_video_clips import read_node_clip
     from ..stream.clip_stream import ClipStream
 
-    ref = str(row["us_video_file"]).strip()
-    try:
-        frames, times = read_clip(cohort.media_path(ref), max_frames=MAX_CLIP_FRAMES)
-    except LymphCastError as err:
-        raise LymphCastError(f"{ref}: cannot read the ultrasound clip of node {row['node_id']} ({err})") from None
-    box = tuple(_number(row.get(c)) for c in BOX_COLUMNS)
-    box = None if any(v is None for v in box) else box
+    clip = read_node_clip(cohort, row)
+    frames, times, box = clip.pixels, clip.times, clip.box
     fps = _number(row.get("us_video_fps"))
     stream = ClipStream(model, box=box, spacing_mm=_number(row.get("us_video_pixel_spacing_mm")), fps=fps)
     risk = np.array([stream.push(f, None if np.isnan(t) else float(t)).risk for f, t in zip(frames, times)])
@@ -73,8 +67,7 @@ def risk_trace(model, cohort: Cohort, row: dict) -> RiskTrace:
     keys = sorted(total, key=lambda s: (-total[s], s))[:KEY_FRAMES]
     step = 1.0 / fps if fps else 1.0
     times = np.where(np.isnan(times), np.arange(len(times)) * step, times)
-    h, w = frames.shape[1:]
-    return RiskTrace(times, risk, keys, [total[k] for k in keys], frames, box or (0, 0, w, h))
+    return RiskTrace(times, risk, keys, [total[k] for k in keys], frames, box)
 
 
 def save_trace_png(trace: RiskTrace, path: Path, title: str) -> None:

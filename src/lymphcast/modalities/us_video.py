@@ -40,8 +40,8 @@ class UsVideoModel(ModalityModel):
     level = "node"
     oof = "validation"
 
-    def __init__(self, *, seed: int = 0, frames: int = 16, size: int = 48, epochs: int = 30, batch_size: int = 32,
-                 lr: float = 2e-3, patience: int = 8, train_frames: int = 6, head_epochs: int = 40,
+    def __init__(self, *, seed: int = 0, frames: int = 16, size: int = 48, epochs: int = 20, batch_size: int = 32,
+                 lr: float = 1e-3, patience: int = 20, train_frames: int = 4, head_epochs: int = 40,
                  val_fraction: float = 0.25, rollup: str = "auto", channels: tuple = (16, 32, 48),
                  sampling: str = "sweep", checkpoint: str | None = None, progress: bool = True):
         self.seed = seed

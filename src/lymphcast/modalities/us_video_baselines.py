@@ -13,11 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..cohort import Cohort, LymphCastError
-from ..io.video import read_clip
+from ..cohort import Cohort
 from .rollup import side_features
 from .us_regions import VIEWS, Regions, crop, square_window, view_extra
-from .us_video_clips import BOX_COLUMNS, MAX_CLIP_FRAMES, sample_indices, video_nodes
+from .us_video_clips import read_node_clip, sample_indices, video_nodes
 
 SUMMARIES = ("key", "mean", "max")
 
@@ -31,15 +30,9 @@ def frame_regions(cohort: Cohort, *, frames: int, size: int, margin: float) -> t
     table (node_id, frame, is_key) saying which region is which."""
     rows, pixels, extra, boxes = [], [], [], []
     for row in video_nodes(cohort).to_dict("records"):
-        ref = str(row["us_video_file"]).strip()
-        try:
-            clip, _ = read_clip(cohort.media_path(ref), max_frames=MAX_CLIP_FRAMES)
-        except LymphCastError as err:
-            raise LymphCastError(f"{ref}: cannot read the ultrasound clip of node {row['node_id']} ({err})") from None
+        node = read_node_clip(cohort, row)
+        clip, box, key = node.pixels, node.box, node.key
         t, h, w = clip.shape
-        box = tuple(_number(row.get(c)) for c in BOX_COLUMNS)
-        box = (0.0, 0.0, float(w), float(h)) if any(v is None for v in box) else box
-        key = int(np.clip(_number(row.get("us_video_key_frame")) or t // 2, 0, t - 1))
         window = square_window(box, margin)
         numbers = view_extra(box, _number(row.get("us_video_pixel_spacing_mm")), False, (h, w))
         sampled = [(int(k), False) for k in np.unique(sample_indices(t, frames))]

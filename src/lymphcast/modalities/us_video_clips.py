@@ -88,7 +88,17 @@ def clip_extra(box, spacing_mm: float | None, frame_shape, frames_seen: int, int
     return np.append(size, np.log(max(frames_seen * interval_s, 1e-3))).astype(np.float32)
 
 
-def _clip(cohort: Cohort, row, frames: int, size: int, sampling: str):
+@dataclass(frozen=True)
+class NodeClip:
+    pixels: np.ndarray   # uint8 (T, H, W)
+    times: np.ndarray    # (T,) seconds, NaN where unknown
+    box: tuple           # node box x0, y0, x1, y1 in pixels (the whole frame when none is recorded)
+    key: int             # the key frame (us_video_key_frame, else the middle one)
+
+
+def read_node_clip(cohort: Cohort, row) -> NodeClip:
+    """One node's clip as its nodes.csv row (a dict) describes it; an unreadable clip is a LymphCastError that
+    names the file and the node."""
     ref = str(row["us_video_file"]).strip()
     try:
         pixels, times = read_clip(cohort.media_path(ref), max_frames=MAX_CLIP_FRAMES)
@@ -98,9 +108,16 @@ def _clip(cohort: Cohort, row, frames: int, size: int, sampling: str):
     box = tuple(_number(row, c) for c in BOX_COLUMNS)
     if any(v is None for v in box):
         box = (0.0, 0.0, float(w), float(h))
+    key = _number(row, "us_video_key_frame")
+    return NodeClip(pixels, times, box, int(np.clip(key if key is not None else t // 2, 0, t - 1)))
+
+
+def _clip(cohort: Cohort, row, frames: int, size: int, sampling: str):
+    clip = read_node_clip(cohort, row)
+    pixels, times, box = clip.pixels, clip.times, clip.box
+    t, h, w = pixels.shape
     if sampling == "key":  # the annotated key frame alone, as a still would show it: no timing either
-        key = _number(row, "us_video_key_frame")
-        idx = np.full(frames, int(np.clip(key if key is not None else t // 2, 0, t - 1)))
+        idx = np.full(frames, clip.key)
     else:
         idx = sample_indices(t, frames)
     windows = scale_windows(box)
