@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lymphcast.cli import app
+from lymphcast.cohort import LymphCastError
 
 runner = CliRunner()
 
@@ -123,3 +124,15 @@ def test_leave_one_centre_out_crossval_then_evaluate(synth_cohort_dir, tmp_path)
     assert [row["group"] for row in metrics["per_centre"]] == ["A", "B", "C", "D"]
     _assert_clean_failure(run("crossval", synth_cohort_dir, "--out", tmp_path / "x.csv", "--scheme", "lopo"),
                           "kfold or loco")
+
+
+def test_blank_probabilities_are_no_prediction_and_excluded(tmp_path):
+    from lymphcast.predictions import read_predictions
+
+    (tmp_path / "pred.csv").write_text("patient_id,probability\nA0001,0.3\nA0002,\nA0003,x\n")
+    with pytest.raises(LymphCastError) as err:
+        read_predictions(tmp_path / "pred.csv")
+    assert "line 4" in str(err.value.problems[0]) and len(err.value.problems) == 1
+    (tmp_path / "pred.csv").write_text("patient_id,probability\nA0001,0.3\nA0002,\n")
+    frame, _ = read_predictions(tmp_path / "pred.csv")
+    assert frame["probability"].iloc[0] == 0.3 and frame["probability"].isna().iloc[1]

@@ -4,6 +4,7 @@ validate externally on the fourth, write one report per modality."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -16,8 +17,8 @@ TEST_CENTRE = "D"
 MODALITIES = ["clinical", "us_image", "us_video"]  # each trained and validated on its own until fusion lands
 # Short training keeps the demo within 10 minutes on 2 cores; cine clips, the slowest to render and to learn
 # from, are recorded for a share of the patients only (as in a clinic, where not every node gets a sweep).
-DEMO_OPTIONS = {"us_image": {"epochs": 12, "detector_epochs": 10}, "us_video": {"epochs": 8, "head_epochs": 20}}
-DEMO_COVERAGE = {"us_video": 0.3}
+DEMO_OPTIONS = {"us_image": {"epochs": 10, "detector_epochs": 8}, "us_video": {"epochs": 6, "head_epochs": 15}}
+DEMO_COVERAGE = {"us_video": 0.2}
 TITLES = {"clinical": "clinical model", "us_image": "ultrasound-image model", "us_video": "ultrasound cine-clip model"}
 ORACLE_NAMES = {"clinical": "exact clinical risk", "us_image": "exact ultrasound risk",
                 "us_video": "exact ultrasound risk"}
@@ -29,6 +30,7 @@ def run_demo(out: Path, *, patients: int = 1000, seed: int = 0, console: Console
     from .synth import generate_cohort
 
     console = console or Console()
+    started = time.perf_counter()
     out = Path(out)
     if out.exists() and not (out / ".lymphcast-demo").exists() and any(out.iterdir()):
         raise LymphCastError(f"'{out}' exists and was not made by `lymphcast demo`; choose another --out")
@@ -43,6 +45,7 @@ def run_demo(out: Path, *, patients: int = 1000, seed: int = 0, console: Console
     results = {name: _one_modality(name, cohort, out, seed, console) for name in MODALITIES}
     for name, (metrics, digest) in results.items():
         _summary(console, name, metrics, out, digest)
+    console.print(f"demo finished in {time.perf_counter() - started:.0f} s")
     return {name: metrics for name, (metrics, _) in results.items()}
 
 

@@ -41,7 +41,8 @@ def write_predictions(frame: pd.DataFrame, path: str | Path, provenance: dict) -
 
 
 def read_predictions(path: str | Path) -> tuple[pd.DataFrame, dict]:
-    """Read a patient-level prediction file; every malformed row is reported at once."""
+    """Read a patient-level prediction file; every malformed row is reported at once. A blank probability is
+    kept as NaN: no prediction for that patient (the report counts such patients as excluded)."""
     path = Path(path)
     problems: list[Problem] = []
     table = read_raw_table(path, str(path), problems)
@@ -58,13 +59,15 @@ def read_predictions(path: str | Path) -> tuple[pd.DataFrame, dict]:
         elif pid in seen:
             problems.append(Problem(str(path), f"duplicate patient '{pid}'", line, "patient_id"))
         seen.add(pid)
+        if not prob.strip():  # a blank: the model had nothing to go on for this patient (e.g. no clip)
+            continue
         try:
             value = float(prob)
             ok = math.isfinite(value) and 0.0 <= value <= 1.0
         except ValueError:
             ok = False
         if not ok:
-            problems.append(Problem(str(path), f"expected a probability between 0 and 1, found '{prob}'",
+            problems.append(Problem(str(path), f"expected a probability between 0 and 1 or a blank, found '{prob}'",
                                     line, "probability"))
     if problems:
         raise LymphCastError(f"cannot read predictions '{path}'", problems)
