@@ -46,28 +46,20 @@ class RiskTrace:
     box: tuple               # node box in pixels
 
 
-def _number(value):
-    return float(value) if value is not None and pd.notna(value) else None
-
-
 def risk_trace(model, cohort: Cohort, row: dict) -> RiskTrace:
     """Stream one node's clip through the model frame by frame (no window: the offline risk at the end)."""
-    from ..modalities.us_video_clips import read_node_clip
+    from ..modalities.us_video_clips import number, read_node_clip
     from ..stream.clip_stream import ClipStream
 
     clip = read_node_clip(cohort, row)
     frames, times, box = clip.pixels, clip.times, clip.box
-    fps = _number(row.get("us_video_fps"))
-    stream = ClipStream(model, box=box, spacing_mm=_number(row.get("us_video_pixel_spacing_mm")), fps=fps)
+    fps = number(row, "us_video_fps")
+    stream = ClipStream(model, box=box, spacing_mm=number(row, "us_video_pixel_spacing_mm"), fps=fps)
     risk = np.array([stream.push(f, None if np.isnan(t) else float(t)).risk for f, t in zip(frames, times)])
-    sources, weights = stream.attention()
-    total: dict[int, float] = {}
-    for s, w in zip(sources.tolist(), weights.tolist()):
-        total[s] = total.get(s, 0.0) + w
-    keys = sorted(total, key=lambda s: (-total[s], s))[:KEY_FRAMES]
+    keys = stream.key_frame_weights(KEY_FRAMES)
     step = 1.0 / fps if fps else 1.0
     times = np.where(np.isnan(times), np.arange(len(times)) * step, times)
-    return RiskTrace(times, risk, keys, [total[k] for k in keys], frames, box)
+    return RiskTrace(times, risk, [k for k, _ in keys], [w for _, w in keys], frames, box)
 
 
 def save_trace_png(trace: RiskTrace, path: Path, title: str) -> None:

@@ -16,13 +16,9 @@ import pandas as pd
 from ..cohort import Cohort
 from .rollup import side_features
 from .us_regions import VIEWS, Regions, crop, square_window, view_extra
-from .us_video_clips import read_node_clip, sample_indices, video_nodes
+from .us_video_clips import number, read_node_clip, sample_indices, video_nodes
 
 SUMMARIES = ("key", "mean", "max")
-
-
-def _number(value):
-    return float(value) if value is not None and pd.notna(value) else None
 
 
 def frame_regions(cohort: Cohort, *, frames: int, size: int, margin: float) -> tuple[Regions, pd.DataFrame]:
@@ -34,7 +30,7 @@ def frame_regions(cohort: Cohort, *, frames: int, size: int, margin: float) -> t
         clip, box, key = node.pixels, node.box, node.key
         t, h, w = clip.shape
         window = square_window(box, margin)
-        numbers = view_extra(box, _number(row.get("us_video_pixel_spacing_mm")), False, (h, w))
+        numbers = view_extra(box, number(row, "us_video_pixel_spacing_mm"), False, (h, w))
         sampled = [(int(k), False) for k in np.unique(sample_indices(t, frames))]
         for k, is_key in [*sampled, (key, True)]:  # the key frame once more, flagged, after the sampled ones
             rows.append((row["node_id"], k, is_key))

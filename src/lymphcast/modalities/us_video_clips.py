@@ -64,7 +64,8 @@ def sample_indices(n: int, frames: int) -> np.ndarray:
     return np.round(np.linspace(0, max(n - 1, 0), frames)).astype(int)
 
 
-def _number(row, col):
+def number(row, col) -> float | None:
+    """A number from a nodes.csv row (dict), None where blank."""
     v = row.get(col)
     return float(v) if v is not None and pd.notna(v) else None
 
@@ -105,10 +106,10 @@ def read_node_clip(cohort: Cohort, row) -> NodeClip:
     except LymphCastError as err:
         raise LymphCastError(f"{ref}: cannot read the ultrasound clip of node {row['node_id']} ({err})") from None
     t, h, w = pixels.shape
-    box = tuple(_number(row, c) for c in BOX_COLUMNS)
+    box = tuple(number(row, c) for c in BOX_COLUMNS)
     if any(v is None for v in box):
         box = (0.0, 0.0, float(w), float(h))
-    key = _number(row, "us_video_key_frame")
+    key = number(row, "us_video_key_frame")
     return NodeClip(pixels, times, box, int(np.clip(key if key is not None else t // 2, 0, t - 1)))
 
 
@@ -122,8 +123,8 @@ def _clip(cohort: Cohort, row, frames: int, size: int, sampling: str):
         idx = sample_indices(t, frames)
     windows = scale_windows(box)
     out = np.stack([frame_crops(pixels[k], windows, size) for k in idx])
-    interval = frame_interval(times, _number(row, "us_video_fps"))
-    extra = clip_extra(box, _number(row, "us_video_pixel_spacing_mm"), (h, w), t, interval)
+    interval = frame_interval(times, number(row, "us_video_fps"))
+    extra = clip_extra(box, number(row, "us_video_pixel_spacing_mm"), (h, w), t, interval)
     if sampling == "key":
         extra[-1] = 0.0
     return out, extra, idx

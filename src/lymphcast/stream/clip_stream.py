@@ -111,14 +111,18 @@ class ClipStream:
             return self.net.aggregate(feats, torch.from_numpy(extra)[None])
 
     def key_frames(self, k: int = 3) -> list[int]:
-        """Stream indices of the k frames with the largest attention in the latest update (a frame sampled twice,
-        in a stream shorter than model.frames, counts its weights together)."""
+        """Stream indices of the k frames with the largest attention in the latest update."""
+        return [frame for frame, _ in self.key_frame_weights(k)]
+
+    def key_frame_weights(self, k: int = 3) -> list[tuple[int, float]]:
+        """(stream index, attention weight) of the k most attended frames of the latest update, largest first (a
+        frame sampled twice, in a stream shorter than model.frames, counts its weights together)."""
         if self._attention is None:
             return []
         weights: dict[int, float] = {}
         for source, w in zip(self._sampled.tolist(), self._attention.tolist()):
             weights[source] = weights.get(source, 0.0) + w
-        return sorted(weights, key=lambda s: (-weights[s], s))[:k]
+        return [(s, weights[s]) for s in sorted(weights, key=lambda s: (-weights[s], s))[:k]]
 
     def attention(self) -> tuple[np.ndarray, np.ndarray]:
         """(stream indices, attention weights) of the frames sampled for the latest update."""
