@@ -66,6 +66,25 @@ def test_side_likelihood_equals_enumeration(groups):
     np.testing.assert_allclose(exact, _brute_side(feats, levels, counts[0, 0], groups), rtol=1e-9)
 
 
+def test_a_hidden_feature_drops_out_of_the_likelihood(monkeypatch):
+    # iodine hidden on every node (no dual-energy CT) equals enumeration over the other CT-visible features
+    monkeypatch.setitem(GROUPS, "hu_only", ("ct_attenuation_hu",))
+    rng = np.random.default_rng(4)
+    levels = np.array([0, 1, 2, 3])
+    feats = sample_features(levels, np.array([True, False, True, False]), rng)
+    counts = np.zeros((1, 2, 4), int)
+    counts[0, 0] = np.bincount(levels, minlength=4)
+    zeros = np.zeros(4, int)
+    nodes = Nodes(counts, zeros, zeros, levels, zeros, zeros, feats)
+    hidden = {"iodine_mg_ml": np.ones(4, bool)}
+    exact = (count_loglik(nodes.counts) + feature_loglik(nodes, ("shared", "ct"), 1, hidden))[0, 0]
+    np.testing.assert_allclose(exact, _brute_side(feats, levels, counts[0, 0], ("shared", "hu_only")), rtol=1e-9)
+    # hidden on some nodes only: different from both extremes
+    some = feature_loglik(nodes, ("shared", "ct"), 1, {"iodine_mg_ml": np.array([False, False, True, True])})
+    assert not np.allclose(some, feature_loglik(nodes, ("shared", "ct"), 1))
+    assert not np.allclose(some, feature_loglik(nodes, ("shared", "ct"), 1, hidden))
+
+
 def test_side_without_nodes_cannot_be_involved():
     lik = count_loglik(np.zeros((1, 2, 4), int))
     assert np.isneginf(lik[0, :, 1]).all() and np.isfinite(lik[0, :, 0]).all()

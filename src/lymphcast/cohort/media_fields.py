@@ -53,3 +53,15 @@ US_VIDEO_NODE_FIELDS = {
     "us_video_box_x1": _px("right edge (exclusive) of the node box in the clip's key frame"),
     "us_video_box_y1": _px("bottom edge (exclusive) of the node box in the clip's key frame"),
 }
+
+
+# Contrast CT (one study per patient, in the `ct_file` media column: the study's folder, the same on each of the
+# patient's nodes): where the node is, as DICOM patient coordinates (LPS: +x the patient's left, +y posterior,
+# +z towards the head), so it is found in whichever series the study holds.
+def _mm(axis: str, direction: str) -> FieldSpec:
+    return FieldSpec(type="number", description=f"node centre, patient coordinate {axis} ({direction}) in the CT "
+                     "study", unit="mm", min=-5000, max=5000)
+
+
+CT_NODE_FIELDS = {"ct_x_mm": _mm("x", "towards the patient's left"), "ct_y_mm": _mm("y", "posterior"),
+                  "ct_z_mm": _mm("z", "towards the head")}

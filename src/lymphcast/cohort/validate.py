@@ -120,6 +120,9 @@ def _check_media(root: Path, table: RawTable, problems: list[Problem]) -> None:
                 if not path.is_relative_to(resolved_root):
                     problems.append(Problem(table.file, f"media path '{ref}' points outside the cohort folder",
                                             line, col))
+                elif path.is_dir():  # a folder is a study of many files (a CT series per sub-folder)
+                    if not any(p.is_file() for p in path.rglob("*")):
+                        problems.append(Problem(table.file, f"media folder '{ref}' holds no files", line, col))
                 elif not path.is_file():
                     problems.append(Problem(table.file, f"media file '{ref}' does not exist", line, col))
 

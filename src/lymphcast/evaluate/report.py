@@ -148,7 +148,7 @@ def _with_ci(row: dict, key: str, digits: int = 3) -> str:
 
 
 def render_html(metrics: dict, figures: dict, title: str, gallery: list[dict] | None = None,
-                clips: list[dict] | None = None) -> str:
+                clips: list[dict] | None = None, ct_gallery: list[dict] | None = None) -> str:
     from jinja2 import Environment, StrictUndefined
 
     env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -156,7 +156,8 @@ def render_html(metrics: dict, figures: dict, title: str, gallery: list[dict] | 
     env.globals["ci"] = _with_ci
     template = env.from_string((files(__package__) / "templates" / "report.html.j2").read_text("utf-8"))
     return template.render(m=metrics, figures=figures, title=title, provenance=_flatten(metrics["provenance"]),
-                           clinical_range=CLINICAL_RANGE, gallery=gallery or [], clips=clips or [])
+                           clinical_range=CLINICAL_RANGE, gallery=gallery or [], clips=clips or [],
+                           ct_gallery=ct_gallery or [])
 
 
 def _write_atomically(out_dir: Path, contents: dict[str, str]) -> None:
@@ -181,14 +182,17 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, *, title: str, proven
                  threshold: float | None = None, oracle_column: str | None = None, group_columns=(),
                  seed: int = 0, n_boot: int = 1000, missing_data: dict[str, float] | None = None,
                  missing_data_handling: str = "", node_level: dict | None = None,
-                 gallery: list[dict] | None = None, clips: list[dict] | None = None) -> dict:
+                 gallery: list[dict] | None = None, clips: list[dict] | None = None,
+                 ct_node_level: dict | None = None, ct_gallery: list[dict] | None = None) -> dict:
     """Evaluate patient-level predictions and write out_dir/report.html and out_dir/metrics.json.
 
     `frame` needs patient_id, probability, label (0/1, blank = unknown) and centre. Returns the metrics
     as written to metrics.json. `missing_data` (field → share missing) and its handling text fill the report's
     missing-data section. `node_level` (node AUC, detection; from a node-level model) goes to metrics.json and a
     report section; `gallery` (dicts with category, patient_id, probability, label, node_id, node_probability,
-    png and image_base64) fills the Grad-CAM gallery; `clips` (the same plus key_frames) the cine-clip panel. Nothing is written unless the whole evaluation succeeds.
+    png and image_base64) fills the Grad-CAM gallery; `clips` (the same plus key_frames) the cine-clip panel;
+    `ct_node_level` and `ct_gallery` the CT model's node AUC and 3D Grad-CAM panel. Nothing is written unless the
+    whole evaluation succeeds.
     """
     group_columns = list(group_columns)
     data, excluded = _prepare(frame, oracle_column, group_columns)
@@ -200,10 +204,12 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, *, title: str, proven
     metrics["missing_data_handling"] = missing_data_handling
     if node_level is not None:
         metrics["node_level"] = node_level
+    if ct_node_level is not None:
+        metrics["ct_node_level"] = ct_node_level
     metrics["provenance"] = {"lymphcast_version": __version__, **provenance, "seed": seed}
     metrics = _jsonable(metrics)
     figures = _figures(data, metrics, oracle_column, seed, n_boot)
-    html = render_html(metrics, figures, title, gallery, clips)
+    html = render_html(metrics, figures, title, gallery, clips, ct_gallery)
     _write_atomically(Path(out_dir), {"metrics.json": json.dumps(metrics, indent=2, allow_nan=False),
                                       "report.html": html})
     # Counts only: patient ids never go to logs.

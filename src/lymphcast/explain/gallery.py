@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..modalities.us_regions import image_nodes
-from .gradcam import node_heatmaps, save_heatmap_png
+from .gradcam import heatmap_picture, node_heatmaps
 
 CATEGORIES = ("true positive", "true negative", "false positive", "false negative")
 FOLDER = "gallery"
@@ -58,12 +58,21 @@ def choose_cases(frame: pd.DataFrame, threshold: float, per_category: int = 3) -
     return pd.concat(chosen, ignore_index=True)
 
 
+def ultrasound_pictures(model, cohort: Cohort, node_ids) -> dict[str, np.ndarray]:
+    """node_id → RGB picture of its ultrasound views and their Grad-CAM (UsImageModel)."""
+    return {node: heatmap_picture(views) for node, views in node_heatmaps(model, cohort, node_ids).items()}
+
+
 def build_gallery(model, cohort: Cohort, predictions: pd.DataFrame, threshold: float, report_dir: str | Path,
-                  *, per_category: int = 3) -> list[GalleryEntry]:
-    """Choose the cases (choose_cases) among the patients of `predictions` (patient_id, probability) with node
-    images, write one PNG per case to report_dir/gallery/ and return the entries in CATEGORIES order.
-    Labels come from the cohort; `model` is a fitted node-level image model (UsImageModel)."""
-    with_images = set(image_nodes(cohort)["patient_id"])
+                  *, per_category: int = 3, media_nodes=image_nodes, pictures=ultrasound_pictures,
+                  folder: str = FOLDER) -> list[GalleryEntry]:
+    """Choose the cases (choose_cases) among the patients of `predictions` (patient_id, probability) with nodes
+    in `media_nodes(cohort)`, write one PNG per case (`pictures(model, cohort, node_ids)` → RGB arrays) to
+    report_dir/<folder>/ and return the entries in CATEGORIES order. Labels come from the cohort; `model` is a
+    fitted node-level model (the ultrasound image model by default; explain.gradcam3d for CT)."""
+    from PIL import Image
+
+    with_images = set(media_nodes(cohort)["patient_id"])
     labels = cohort.labels()
     frame = predictions[["patient_id", "probability"]][predictions["patient_id"].isin(with_images)]
     frame = frame.assign(label=labels.reindex(frame["patient_id"]).to_numpy())
@@ -75,16 +84,17 @@ def build_gallery(model, cohort: Cohort, predictions: pd.DataFrame, threshold: f
     p_nodes = p_nodes.merge(chosen.nodes[["node_id", "patient_id"]], on="node_id")
     top = (p_nodes.sort_values(["node_probability", "node_id"], ascending=[False, True], kind="mergesort")
            .drop_duplicates("patient_id").set_index("patient_id"))
-    heat = node_heatmaps(model, chosen, top["node_id"].tolist())
+    picture = pictures(model, chosen, top["node_id"].tolist())
     entries, rank = [], {}
     for case in cases.itertuples(index=False):
         node = top.loc[case.patient_id]
         rank[case.category] = rank.get(case.category, 0) + 1
         name = f"{case.category.replace(' ', '_')}_{rank[case.category]}.png"
-        save_heatmap_png(heat[node["node_id"]], Path(report_dir) / FOLDER / name)
+        (Path(report_dir) / folder).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(picture[node["node_id"]]).save(Path(report_dir) / folder / name, format="PNG")
         entries.append(GalleryEntry(case.category, str(case.patient_id), float(case.probability),
                                     int(case.label), str(node["node_id"]), float(node["node_probability"]),
-                                    f"{FOLDER}/{name}", float(threshold)))
+                                    f"{folder}/{name}", float(threshold)))
     return entries
 
 

@@ -67,8 +67,11 @@ def simulate_chunk(patient_ids: np.ndarray, centres: list[CentreProfile], centre
     nodes = sample_nodes(lateral, rng)
     cyto = sample_cytology(clnm, n1b, rng)
     recorded = {**add_missingness(x, centres, centre_idx, rng), "palpable_adenopathy": adenopathy}
+    # the iodine map exists only where the centre's CT is dual-energy: elsewhere no view can see it
+    dual = np.array([bool(c.acquisition["ct"].get("dual_energy", False)) for c in centres])
+    hidden = {"iodine_mg_ml": ~dual[centre_idx[nodes.patient]]}
     exact = risks(log_prior_observed(recorded, centres, centre_idx), centre_priors[centre_idx], adenopathy, nodes,
-                  cytology_loglik(cyto))
+                  cytology_loglik(cyto), hidden)
     not_dissected = np.array([c.not_dissected for c in centres])[centre_idx]
     labels = record(lateral, adenopathy, x["tumour_side"], nodes, not_dissected, rng)
     return Chunk(patient_ids, centre_idx, x, recorded, adenopathy, clnm, lateral, nodes,

@@ -92,14 +92,19 @@ def _logpdf(f: Feature, value: np.ndarray, p: np.ndarray) -> np.ndarray:
     return np.log(np.take_along_axis(p, value.astype(int)[:, None], axis=1)[:, 0])
 
 
-def log_densities(feats: dict[str, np.ndarray], level: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray]:
-    """log f0 and log f1 of each node over the features of `groups` (f1 includes the occult mixture)."""
+def log_densities(feats: dict[str, np.ndarray], level: np.ndarray, groups,
+                  hidden: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """log f0 and log f1 of each node over the features of `groups` (f1 includes the occult mixture).
+    `hidden` maps a feature name to a per-node mask of nodes where that feature is not seen (e.g. the iodine
+    map at a centre without dual-energy CT): its density integrates to 1 there, so it drops out."""
+    hidden = hidden or {}
     n = len(level)
     lf0, lf1o = np.zeros(n), np.zeros(n)
     benign, overt = np.zeros(n, bool), np.ones(n, bool)
     for name in (name for g in groups for name in GROUPS[g]):
         f = FEATURES[name]
-        lf0 += _logpdf(f, feats[name], _params(f, level, benign))
-        lf1o += _logpdf(f, feats[name], _params(f, level, overt))
+        seen = ~hidden[name] if name in hidden else np.ones(n, bool)
+        lf0 += np.where(seen, _logpdf(f, feats[name], _params(f, level, benign)), 0.0)
+        lf1o += np.where(seen, _logpdf(f, feats[name], _params(f, level, overt)), 0.0)
     lf1 = np.logaddexp(np.log1p(-OCCULT_PROB) + lf1o, np.log(OCCULT_PROB) + lf0)
     return lf0, lf1

@@ -27,9 +27,10 @@ def count_loglik(counts: np.ndarray) -> np.ndarray:
     return np.stack([pois(NODE_MEAN[0]), positive], axis=-1)
 
 
-def feature_loglik(nodes: Nodes, groups, n_patients: int) -> np.ndarray:
-    """(n, 2, 2): log density of the features of `groups` of each side's nodes, given L = 0 / 1."""
-    lf0, lf1 = log_densities(nodes.features, nodes.level, groups)
+def feature_loglik(nodes: Nodes, groups, n_patients: int, hidden: dict | None = None) -> np.ndarray:
+    """(n, 2, 2): log density of the features of `groups` of each side's nodes, given L = 0 / 1 (features
+    masked by `hidden` per node are not seen)."""
+    lf0, lf1 = log_densities(nodes.features, nodes.level, groups, hidden)
     q = MET_PROB[nodes.level]
     sums = lambda w: np.bincount(nodes.side_id, weights=w, minlength=2 * n_patients)  # noqa: E731
     mixed = sums(np.logaddexp(np.log(q) + lf1, np.log1p(-q) + lf0))
@@ -42,7 +43,7 @@ def feature_loglik(nodes: Nodes, groups, n_patients: int) -> np.ndarray:
     return np.stack([sums(lf0), positive], axis=-1).reshape(n_patients, 2, 2)
 
 
-def side_loglik(nodes: Nodes, view: str) -> np.ndarray:
+def side_loglik(nodes: Nodes, view: str, hidden: dict | None = None) -> np.ndarray:
     """(n, 2, 2) log-likelihood of a side's node counts and the features `view` (us, ct, all) shows."""
     n = nodes.counts.shape[0]
-    return count_loglik(nodes.counts) + feature_loglik(nodes, MODALITY_GROUPS[view], n)
+    return count_loglik(nodes.counts) + feature_loglik(nodes, MODALITY_GROUPS[view], n, hidden)

@@ -24,21 +24,22 @@ def adenopathy_loglik(adenopathy: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(adenopathy)[:, None] == 1, np.log(p), np.log1p(-p))
 
 
-def nodes_loglik(nodes: Nodes, view: str) -> np.ndarray:
-    side = side_loglik(nodes, view)  # (n, 2 sides, 2 L)
+def nodes_loglik(nodes: Nodes, view: str, hidden: dict | None = None) -> np.ndarray:
+    side = side_loglik(nodes, view, hidden)  # (n, 2 sides, 2 L)
     return side[:, 0, STATE_LEFT] + side[:, 1, STATE_RIGHT]
 
 
 def risks(log_prior: np.ndarray, centre_prior: np.ndarray, adenopathy: np.ndarray, nodes: Nodes,
-          cytology_ll: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """view -> (P(N1b) per patient (n,), P(L_s = 1) per side (n, 2))."""
+          cytology_ll: np.ndarray, hidden: dict | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """view -> (P(N1b) per patient (n,), P(L_s = 1) per side (n, 2)); `hidden`: per-node masks of features a
+    node's centre cannot show (the iodine map without dual-energy CT), left out of the ct and all views."""
     aden = adenopathy_loglik(adenopathy)
     joint = {
         "clinical": log_prior + aden,
         "us": centre_prior + nodes_loglik(nodes, "us"),
-        "ct": centre_prior + nodes_loglik(nodes, "ct"),
+        "ct": centre_prior + nodes_loglik(nodes, "ct", hidden),
         "cytology": centre_prior + cytology_ll,
-        "all": log_prior + aden + nodes_loglik(nodes, "all") + cytology_ll,
+        "all": log_prior + aden + nodes_loglik(nodes, "all", hidden) + cytology_ll,
     }
     out = {}
     for view, log_joint in joint.items():
