@@ -1,0 +1,128 @@
+"""The CT model on a held-out centre: its AUC against the exact CT risk, dual- against single-energy input, and
+inference time per node.
+
+    .venv/bin/python benchmarks/bench_ct.py [COHORT_FOLDER] [--patients N] [--seed S] [--threads T] [--epochs N]
+
+Trained on every centre but the last dual-energy one, scored on that one (so the held-out patients have iodine
+maps). Without a folder, a synthetic cohort (`--patients`, 4 centres, clinical + CT) is generated in a
+temporary folder first. Printed: patient-level AUC (DeLong 95% CI) of the dual-energy model (CtModel,
+energy="dual") and of the same model trained and scored without iodine maps (energy="single"), both as a
+ratio of the AUC of the exact CT risk `risk_ct` on the same patients (the ceiling: it knows every CT-visible
+feature exactly), node AUC against the true node status, and a paired DeLong test dual vs single. Then the time
+to score one node on `--threads` cores: the network alone (batched and one node at a time) and the whole
+predict_nodes path, reading the studies from disk included, per node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lymphcast.cohort import read_cohort
+from lymphcast.evaluate.discrimination import auc_ci, auc_score, delong_test
+from lymphcast.modalities.ct import CtModel
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("cohort", nargs="?", type=Path, help="cohort folder (default: generate one)")
+    ap.add_argument("--patients", type=int, default=800)
+    ap.add_argument("--seed", type=int, default=7, help="seed of the generated cohort")
+    ap.add_argument("--epochs", type=int, default=None, help="training epochs (default: the model's)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.cohort
+        if folder is None:
+            from lymphcast.synth import generate_cohort
+
+            folder = generate_cohort(Path(tmp) / "cohort", patients=args.patients, centres=4, seed=args.seed,
+                                     modalities=["clinical", "ct"])
+        run(Path(folder), args)
+
+
+def held_out_centre(cohort, centres: list[str]) -> str:
+    """The last centre whose CT is dual-energy (its acquisition profile in cohort.yaml), else the last centre."""
+    dual = [c.id for c in cohort.meta.centres if (c.acquisition or {}).get("ct", {}).get("dual_energy")]
+    dual = [c for c in dual if c in centres]
+    return sorted(dual)[-1] if dual else centres[-1]
+
+
+def _fit(name: str, model: CtModel, train) -> CtModel:
+    t0 = time.perf_counter()
+    model.fit(train)
+    print(f"{name}: trained in {time.perf_counter() - t0:.0f} s (best epoch {model.best_epoch_})")
+    return model
+
+
+def timing(model: CtModel, test, threads: int) -> None:
+    import torch
+
+    from lymphcast.nets.ct_net import prepare
+
+    t0 = time.perf_counter()
+    crops = model.crops(test)
+    read_s = time.perf_counter() - t0
+    net = model.network()
+    x = prepare(torch.from_numpy(crops.volumes[:64].astype(np.float32)), torch.from_numpy(crops.present[:64]))
+    m = torch.from_numpy(crops.present[:64])
+    with torch.no_grad():
+        net(x, m)  # warm-up
+        t0 = time.perf_counter()
+        net(x, m)
+        batched = (time.perf_counter() - t0) / len(x)
+        single = []
+        for i in range(len(x)):
+            t0 = time.perf_counter()
+            net(x[i:i + 1], m[i:i + 1])
+            single.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    model.predict_nodes(test)
+    whole = (time.perf_counter() - t0) / len(crops)
+    print(f"\ninference on {threads} thread(s), {len(crops)} nodes of {test.patients.shape[0]} patients: network "
+          f"{1000 * batched:.1f} ms/node batched, {1000 * np.median(single):.1f} ms median / "
+          f"{1000 * np.percentile(single, 95):.1f} ms p95 one node at a time; reading studies and cropping "
+          f"{1000 * read_s / len(crops):.1f} ms/node; whole predict_nodes {1000 * whole:.1f} ms/node")
+
+
+def run(folder: Path, args) -> None:
+    cohort = read_cohort(folder)
+    centres = sorted(cohort.patients["centre"].unique())
+    held = held_out_centre(cohort, centres)
+    train, test = cohort.in_centres([c for c in centres if c != held]), cohort.in_centres([held])
+    y = test.labels().astype(int)
+    truth = pd.read_csv(folder / "truth" / "patients.csv", dtype={"patient_id": str}).set_index("patient_id")
+    node_truth = pd.read_csv(folder / "truth" / "nodes.csv", dtype={"node_id": str}).set_index("node_id")
+    epochs = {"epochs": args.epochs} if args.epochs else {}
+    models = {"dual-energy CT model (HU + iodine map)": _fit("dual", CtModel(seed=0, **epochs), train),
+              "single-energy CT model (HU only)": _fit("single", CtModel(seed=0, energy="single", **epochs), train)}
+    scores = {name: m.predict_levels(test) for name, m in models.items()}
+    oracle_auc = auc_score(y.to_numpy(), truth.loc[y.index, "risk_ct"].to_numpy())
+    print(f"\nheld-out centre {held}: {len(y)} patients, {int(y.sum())} N1b; risk_ct AUC {oracle_auc:.3f} (the ceiling)")
+    print(f"{'model':40s} {'patient AUC (95% CI)':>22s} {'x risk_ct':>9s} {'node AUC':>8s}")
+    p = {}
+    for name, levels in scores.items():
+        p[name] = levels["patients"].loc[y.index].to_numpy()
+        auc, low, high = auc_ci(y.to_numpy(), p[name])
+        nodes = levels["nodes"]
+        node_auc = auc_score(node_truth.loc[nodes.index, "metastatic_true"].to_numpy(), nodes.to_numpy())
+        print(f"{name:40s} {auc:.3f} ({low:.3f}-{high:.3f}) {auc / oracle_auc:9.3f} {node_auc:8.3f}")
+    dual, single = p.values()
+    t = delong_test(y.to_numpy(), dual, single)
+    print(f"dual - single: {t.difference:+.3f} ({t.difference_ci_low:+.3f}, {t.difference_ci_high:+.3f}), "
+          f"paired DeLong p = {t.p_value:.4f}")
+    pd.DataFrame({**{n: v for n, v in p.items()}, "label": y.to_numpy()}, index=y.index).to_csv(
+        Path(tempfile.gettempdir()) / "bench_ct_patients.csv")
+    timing(next(iter(models.values())), test, args.threads)
+
+
+if __name__ == "__main__":
+    main()
