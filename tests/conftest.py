@@ -29,3 +29,12 @@ def synth_video_cohort_dir(tmp_path_factory):
 
     return generate_cohort(tmp_path_factory.mktemp("synth_video") / "cohort", patients=40, centres=4, seed=13,
                            modalities=["clinical", "us_video"], progress=False)
+
+
+@pytest.fixture(scope="session")
+def synth_ct_cohort_dir(tmp_path_factory):
+    """A small 4-centre cohort with a contrast CT study per patient (dual-energy at some centres)."""
+    from lymphcast.synth import generate_cohort
+
+    return generate_cohort(tmp_path_factory.mktemp("synth_ct") / "cohort", patients=40, centres=4, seed=14,
+                           modalities=["clinical", "ct"], progress=False)

@@ -16,9 +16,10 @@ from lymphcast.modalities.registry import available
 # Settings that keep a network small and its training to a step or two: the contract, not the accuracy.
 QUICK = {"us_image": {"epochs": 2, "size": 32, "channels": (4, 8), "detector_epochs": 1, "progress": False,
                       "detector_options": {"size": 64, "channels": (4, 8, 16)}},
-         "us_video": {"epochs": 1, "frames": 6, "size": 24, "channels": (4, 8), "progress": False}}
+         "us_video": {"epochs": 1, "frames": 6, "size": 24, "channels": (4, 8), "progress": False},
+         "ct": {"epochs": 1, "size": 16, "spacing_mm": 2.0, "channels": (4, 8), "progress": False}}
 # The cohort each modality needs: the image models read images.
-COHORTS = {"us_image": "synth_image_cohort_dir", "us_video": "synth_video_cohort_dir"}
+COHORTS = {"us_image": "synth_image_cohort_dir", "us_video": "synth_video_cohort_dir", "ct": "synth_ct_cohort_dir"}
 
 
 @pytest.mark.parametrize("name", sorted(available()))

@@ -13,6 +13,7 @@ from .modalities.registry import oracle_column
 from .predictions import read_predictions
 from .provenance import file_sha256
 
+CT_FOLDER = "ct_gallery"  # report folder of the CT Grad-CAM pictures
 MISSING_HANDLING = ("No patient is dropped for a missing predictor: the clinical model imputes the training "
                     "median (numbers) or most frequent value (binary, category) and adds a missing-value "
                     "indicator wherever training data had missing values.")
@@ -98,6 +99,7 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
     staging/gallery/), node metrics (when there is no image model) and the risk-over-time panel from the clip
     model (PNGs to staging/clips/). node_level records the bundle's hash."""
     from .bundle import load_bundle, manifest_hash
+    from .modalities.ct_crops import ct_nodes
     from .modalities.us_regions import image_nodes
     from .modalities.us_video_clips import video_nodes
 
@@ -106,10 +108,9 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
     if made_by and made_by != this:
         raise LymphCastError(f"the predictions were made by model {made_by[:12]}, not by the bundle '{bundle_dir}' "
                              f"({this[:12]}); pass the bundle that made them")
-    video = bundle.models.get("us_video")
-    name, image = next(((n, m) for n, m in bundle.models.items() if n != "us_video"
-                        and getattr(m, "level", None) == "node" and hasattr(m, "network")), (None, None))
-    if image is None and video is None:
+    video, image, ct = (bundle.models.get(n) for n in ("us_video", "us_image", "ct"))
+    name = "us_image"
+    if image is None and video is None and ct is None:
         return {"node_level": {"bundle_sha256": this, "note": f"the model bundle ({', '.join(bundle.modalities)}) "
                                "has no node-level image model: no node metrics and no Grad-CAM gallery"}}
     sections: dict = {}
@@ -131,8 +132,17 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
                                            **node_auc(video, cohort, seed=seed)})
         sections["clips"] = report_items(build_clip_gallery(video, cohort, predictions, bundle.threshold, staging),
                                          staging)
+    if ct is not None and len(ct_nodes(cohort)):
+        from .explain.gallery import build_gallery, report_items
+        from .explain.gradcam3d import ct_pictures
+
+        sections["ct_node_level"] = {"bundle_sha256": this, "model": "ct", **node_auc(ct, cohort, seed=seed)}
+        entries = build_gallery(ct, cohort, predictions, bundle.threshold, staging, media_nodes=ct_nodes,
+                                pictures=ct_pictures, folder=CT_FOLDER)
+        sections["ct_gallery"] = report_items(entries, staging)
     if not sections:
-        what = "node ultrasound images (us_image_file)" if image is not None else "ultrasound clips (us_video_file)"
+        what = ("node ultrasound images (us_image_file)" if image is not None else
+                "ultrasound clips (us_video_file)" if video is not None else "CT studies (ct_file)")
         return {"node_level": {"bundle_sha256": this, "note": f"the evaluated patients have no {what}: no node "
                                "metrics and no Grad-CAM gallery"}}
     return sections
@@ -140,7 +150,7 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
 
 def _publish_gallery(staging: Path, report_dir: Path) -> None:
     """Replace report_dir/gallery and report_dir/clips with the staged ones (after the report was written)."""
-    for folder in ("gallery", "clips"):
+    for folder in ("gallery", "clips", CT_FOLDER):
         target = report_dir / folder
         if target.is_dir():
             shutil.rmtree(target)

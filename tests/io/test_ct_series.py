@@ -6,7 +6,6 @@ with pydicom, so the readers are exercised on files nobody here decoded by hand.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np

@@ -17,10 +17,11 @@ ORACLE_COLUMN = {"clinical": "risk_clinical", "us_image": "risk_us", "us_video":
 def available() -> dict[str, type[ModalityModel]]:
     """Modalities that have a model in this version (imported here: keeps `import lymphcast` light)."""
     from .clinical import ClinicalModel
+    from .ct import CtModel
     from .us_image import UsImageModel
     from .us_video import UsVideoModel
 
-    return {"clinical": ClinicalModel, "us_image": UsImageModel, "us_video": UsVideoModel}
+    return {"clinical": ClinicalModel, "us_image": UsImageModel, "us_video": UsVideoModel, "ct": CtModel}
 
 
 def model_class(name: str) -> type[ModalityModel]:

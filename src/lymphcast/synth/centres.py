@@ -57,14 +57,18 @@ def _case_mix(rng: np.random.Generator) -> CaseMix:
                    tsh_median=u(1.5, 2.5), side_left=left, side_isthmus=u(0.05, 0.10))
 
 
-def _acquisition(rng: np.random.Generator) -> dict:
+def _acquisition(rng: np.random.Generator, index: int, extra: np.random.Generator) -> dict:
+    """Scanner settings of centre number `index`. Keys added later are drawn from `extra`, so the draws of the
+    older keys, and every cohort made before them, stay the same."""
     u = lambda lo, hi, nd=2: round(float(rng.uniform(lo, hi)), nd)  # noqa: E731
     us = {"vendor": str(rng.choice(US_VENDORS)), "frequency_mhz": float(rng.choice([10, 12, 14, 15, 18])),
           "gain_db": u(40, 60, 1), "dynamic_range_db": u(50, 70, 1), "speckle_size": u(0.8, 1.6),
           "resolution_mm": u(0.15, 0.35), "depth_cm": u(3, 5, 1)}
     # CLINICAL_FACTS: slice thickness 1.25 vs 5 mm changes radiomics; contrast timing shifts HU by +-10-20.
     ct = {"slice_thickness_mm": float(rng.choice([1.25, 2.5, 5.0])), "kernel": str(rng.choice(CT_KERNELS)),
-          "noise_hu": u(6, 16, 1), "contrast_delay_s": u(25, 40, 1), "hu_offset": u(-20, 20, 1)}
+          "noise_hu": u(6, 16, 1), "contrast_delay_s": u(25, 40, 1), "hu_offset": u(-20, 20, 1),
+          # dual-energy scanners at centres B, C, D only, so an external centre (A or E+) lacks iodine maps
+          "dual_energy": index in (1, 2, 3), "pixel_spacing_mm": round(float(extra.uniform(0.7, 0.9)), 3)}
     cytology = {"stain": str(rng.choice(["Pap", "Diff-Quik"])),
                 "preparation": str(rng.choice(["ThinPrep", "SurePath"])), "hue_shift": u(-0.08, 0.08, 3), "intensity": u(0.8, 1.2, 3)}
     return {"us": us, "ct": ct, "cytology": cytology}
@@ -75,11 +79,12 @@ def draw_centres(count: int, rng: np.random.Generator) -> list[CentreProfile]:
     weights = rng.uniform(0.6, 1.4, count)
     weights /= weights.sum()
     centres = []
+    extra = rng.spawn(1)[0]  # spawning leaves rng's own stream untouched
     for i in range(count):
         centres.append(CentreProfile(id=string.ascii_uppercase[i], weight=float(weights[i]),
                                      offset=float(rng.uniform(-0.2, 0.2)),
                                      not_dissected=float(rng.uniform(0.40, 0.60)),
-                                     mix=_case_mix(rng), acquisition=_acquisition(rng)))
+                                     mix=_case_mix(rng), acquisition=_acquisition(rng, i, extra)))
     return centres
 
 

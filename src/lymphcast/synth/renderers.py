@@ -11,15 +11,18 @@ from typing import Sequence
 from ..cohort import LymphCastError
 from ..cohort.values import did_you_mean
 from ..modalities.registry import KNOWN
+from .ct_renderer import CT
 from .render_base import Renderer
 from .render_clinical import CLINICAL
 from .us_cine import US_VIDEO
 from .us_renderer import US_IMAGE
 
-_RENDERERS: dict[str, Renderer] = {CLINICAL.name: CLINICAL, US_IMAGE.name: US_IMAGE, US_VIDEO.name: US_VIDEO}
+_RENDERERS: dict[str, Renderer] = {CLINICAL.name: CLINICAL, US_IMAGE.name: US_IMAGE, US_VIDEO.name: US_VIDEO,
+                                   CT.name: CT}
 # Rendered only when asked for by name: cine clips cost about 10 minutes and 1.9 GB per 1,000 patients on 2 cores,
-# too much for a default run that most users want for images and tables.
-ON_REQUEST = frozenset({"us_video"})
+# CT studies (one DICOM file per slice) about 0.3-0.5 s and 3-4 MB per patient, too much for a default run that
+# most users want for images and tables.
+ON_REQUEST = frozenset({"us_video", "ct"})
 
 
 def register_renderer(renderer: Renderer, *, replace: bool = False) -> None:

@@ -1,0 +1,219 @@
+"""The contrast-CT model: P(metastatic) per lymph node from a node-centred 3D cube of its CT study (plus the
+iodine map where the study is dual-energy), rolled up to each neck side and to the patient.
+
+fit: node cubes (ct_crops: each study read once, the series chosen by rule, resampled to 1 mm) of the labelled
+patients → a patient-level split into training and validation (node_training) → CtNet trained from scratch
+(nets.training: class weights, 3D augmentation with mirror/rotation/shift/HU jitter and iodine dropout, early
+stopping on validation loss, checkpoint/resume) → Platt recalibration of the node logits on the validation
+nodes → the roll-up (noisy-OR, max or learned) chosen by log loss on the validation patients.
+`energy="single"` ignores iodine maps even where they exist: the comparison that measures what dual-energy adds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from ..cohort import Cohort, LymphCastError
+from ..cohort.schema import SIDES
+from .base import ModalityModel, probability_series
+from .ct_crops import CHANNELS, Crops, covered_patients, ct_nodes, node_crops
+from .node_training import check_rollup_setting, choose_rollup, node_split
+from .rollup import side_features
+
+ENERGIES = ("dual", "single")
+
+
+class CtModel(ModalityModel):
+    """Node-level contrast-CT model.
+
+    size/spacing_mm: cube side in voxels and voxel size (32 x 1 mm covers nodes up to ~25 mm with context);
+    energy: "dual" (iodine map as a second channel where the study has one) or "single"; iodine_dropout: share
+    of dual-energy training cubes shown without their iodine map; epochs/batch_size/lr/patience/val_fraction:
+    training; rollup: "auto" or one of noisy_or, max, learned; channels: encoder widths; weights: optional local
+    file of CtNet weights to start from (nothing is ever downloaded); checkpoint: file to checkpoint and resume.
+    """
+
+    name = "ct"
+    level = "node"
+    oof = "validation"
+
+    def __init__(self, *, seed: int = 0, size: int = 32, spacing_mm: float = 1.0, energy: str = "dual",
+                 iodine_dropout: float = 0.3, epochs: int = 30, batch_size: int = 32, lr: float = 2e-3,
+                 patience: int = 8, val_fraction: float = 0.25, rollup: str = "auto", channels: tuple = (16, 32, 64),
+                 weights: str | None = None, checkpoint: str | None = None, progress: bool = True):
+        self.seed = seed
+        self.size = size
+        self.spacing_mm = spacing_mm
+        self.energy = energy
+        self.iodine_dropout = iodine_dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.rollup = rollup
+        self.channels = channels
+        self.weights = weights
+        self.checkpoint = checkpoint
+        self.progress = progress
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return CHANNELS if self.energy == "dual" else CHANNELS[:1]
+
+    # --- training -------------------------------------------------------------------------------
+    def fit(self, cohort: Cohort) -> "CtModel":
+        from ..nets.training import TrainSettings, fit_binary
+
+        check_rollup_setting(self.rollup)
+        if self.energy not in ENERGIES:
+            raise LymphCastError(f"energy must be one of {', '.join(ENERGIES)}, not {self.energy!r}")
+        data = cohort.labelled()
+        crops = self.crops(data)
+        nodes = ct_nodes(data).set_index("node_id").loc[crops.node_ids]
+        y, train_idx, val_idx, train_p, val_p = node_split(data, nodes, model=self.name, media="CT studies",
+                                                            val_fraction=self.val_fraction, seed=self.seed)
+        net = self._new_net()
+        settings = TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                                 patience=self.patience, seed=self.seed)
+        result = fit_binary(net, _forward(crops, self.iodine_dropout), y, train_idx, val_idx, settings,
+                            checkpoint=Path(self.checkpoint) if self.checkpoint else None,
+                            config={"model": self.get_params(), "patients": sorted(map(str, data.patients["patient_id"]))},
+                            progress=self.progress, describe="training the CT node CNN")
+        self.state_dict_ = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        self._net = net
+        self.history_, self.best_epoch_ = result.history, result.best_epoch
+        raw = self._logits(crops)
+        self.calibration_ = LogisticRegression(C=1e4, max_iter=1000).fit(raw[val_idx, None], y[val_idx])
+        val = data.subset(val_p)
+        sides = self.side_table(val, pd.Series(self._calibrated(raw), index=crops.node_ids))
+        self.rollup_scores_, self.rollup_, self.rollup_model_, self.validation_proba_ = choose_rollup(
+            val, sides, self.rollup, self.seed)
+        self.training_summary_ = {"patients_train": len(train_p), "patients_validation": len(val_p),
+                                  "nodes_train": len(train_idx), "nodes_validation": len(val_idx),
+                                  "node_events_train": int(y[train_idx].sum()),
+                                  "dual_energy_nodes": int(crops.present[:, 1].sum()) if crops.present.shape[1] > 1 else 0,
+                                  "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+                                  "resumed_from": result.resumed_from}
+        return self
+
+    # --- network --------------------------------------------------------------------------------
+    def _new_net(self):
+        import torch
+
+        from ..nets.ct_net import CtNet
+
+        torch.manual_seed(self.seed)
+        net = CtNet(n_inputs=len(self.inputs), channels=tuple(self.channels))
+        if self.weights:
+            path = Path(self.weights)
+            if not path.is_file():
+                raise LymphCastError(f"{path}: weights file not found")
+            try:
+                net.load_state_dict(torch.load(path, weights_only=True))
+            except Exception as err:  # noqa: BLE001 - any failure here means the file is not our weights
+                raise LymphCastError(f"{path}: not CtNet weights for {len(self.inputs)} input(s) and channels "
+                                     f"{tuple(self.channels)} ({type(err).__name__})") from None
+        return net
+
+    def network(self):
+        """The fitted CtNet (rebuilt from state_dict_ after loading a saved model)."""
+        self.check_fitted()
+        if getattr(self, "_net", None) is None:
+            net = self._new_net()
+            net.load_state_dict(self.state_dict_)
+            self._net = net
+        self._net.eval()
+        return self._net
+
+    def crops(self, cohort: Cohort) -> Crops:
+        return node_crops(cohort, size=self.size, spacing_mm=self.spacing_mm, channels=self.inputs,
+                          progress=self.progress)
+
+    def _logits(self, crops: Crops) -> np.ndarray:
+        import torch
+
+        from ..nets.ct_net import prepare
+
+        net = self.network()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(crops), 64):
+                x = torch.from_numpy(crops.volumes[start:start + 64].astype(np.float32))
+                m = torch.from_numpy(crops.present[start:start + 64])
+                out.append(net(prepare(x, m), m).numpy())
+        return np.concatenate(out).astype(float) if out else np.zeros(0)
+
+    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
+        return self.calibration_.predict_proba(raw[:, None])[:, 1] if len(raw) else raw
+
+    # --- prediction -----------------------------------------------------------------------------
+    def predict_nodes(self, cohort: Cohort) -> pd.Series:
+        self.check_fitted()
+        crops = self.crops(cohort)
+        return pd.Series(self._calibrated(self._logits(crops)), index=crops.node_ids, name="probability",
+                         dtype="float64")
+
+    def side_table(self, cohort: Cohort, nodes: pd.Series | None = None) -> pd.DataFrame:
+        """Roll-up inputs per (patient_id, side) (`nodes`: node probabilities already computed)."""
+        nodes = self.predict_nodes(cohort) if nodes is None else nodes
+        frame = pd.DataFrame({"node_id": nodes.index, "p": nodes.to_numpy()}).merge(
+            ct_nodes(cohort)[["node_id", "patient_id", "side", "level"]], on="node_id")
+        return side_features(frame, cohort.patients["patient_id"])
+
+    def predict_sides(self, cohort: Cohort) -> pd.Series:
+        return self.predict_levels(cohort)["sides"]
+
+    def predict_proba(self, cohort: Cohort) -> pd.Series:
+        return self.predict_levels(cohort)["patients"]
+
+    def predict_levels(self, cohort: Cohort) -> dict[str, pd.Series]:
+        """Patient, side and node probabilities from one pass over the studies; NaN for patients whose nodes
+        are listed without a CT study (fusion masks them)."""
+        self.check_fitted()
+        ids = cohort.patients["patient_id"]
+        nodes = self.predict_nodes(cohort)
+        if not len(nodes):
+            sides = pd.Series(np.nan, pd.MultiIndex.from_product([ids, SIDES], names=["patient_id", "side"]))
+            return {"patients": probability_series(np.nan, ids), "sides": sides.rename("probability"), "nodes": nodes}
+        sides = self.side_table(cohort, nodes)
+        p_side, p_patient = self.rollup_model_.sides(sides).astype(float), self.rollup_model_.patients(sides)
+        uncovered = ~ids.isin(covered_patients(cohort))
+        p_patient = p_patient.reindex(ids).to_numpy()
+        p_patient[uncovered.to_numpy()] = np.nan
+        p_side.loc[p_side.index.get_level_values("patient_id").isin(ids[uncovered])] = np.nan
+        return {"patients": probability_series(p_patient, ids), "sides": p_side, "nodes": nodes}
+
+    def figures(self) -> dict:
+        from .us_image_figures import rollup_comparison, training_curve
+
+        if not self.is_fitted:
+            return {}
+        return {"training": training_curve(self.history_, self.best_epoch_),
+                "rollup": rollup_comparison(self.rollup_scores_, self.rollup_, "Node → patient roll-up")}
+
+    def __getstate__(self):
+        state = dict(vars(self))
+        state.pop("_net", None)  # rebuilt from state_dict_ on first use
+        return state
+
+
+def _forward(crops: Crops, iodine_dropout: float):
+    """The training loop's forward: 3D augmentation of training batches (nets.ct_augment)."""
+    import torch
+
+    from ..nets.ct_augment import augment
+    from ..nets.ct_net import prepare
+
+    def forward(net, idx, train, gen):
+        x = torch.from_numpy(crops.volumes[idx].astype(np.float32))
+        m = torch.from_numpy(crops.present[idx])
+        if train:
+            x, m = augment(x, m, gen, drop_iodine=iodine_dropout)
+        return net(prepare(x, m), m)
+
+    return forward
