@@ -36,5 +36,5 @@ def synth_ct_cohort_dir(tmp_path_factory):
     """A small 4-centre cohort with a contrast CT study per patient (dual-energy at some centres)."""
     from lymphcast.synth import generate_cohort
 
-    return generate_cohort(tmp_path_factory.mktemp("synth_ct") / "cohort", patients=40, centres=4, seed=14,
+    return generate_cohort(tmp_path_factory.mktemp("synth_ct") / "cohort", patients=40, centres=4, seed=19,
                            modalities=["clinical", "ct"], progress=False)

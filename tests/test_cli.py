@@ -136,3 +136,24 @@ def test_blank_probabilities_are_no_prediction_and_excluded(tmp_path):
     (tmp_path / "pred.csv").write_text("patient_id,probability\nA0001,0.3\nA0002,\n")
     frame, _ = read_predictions(tmp_path / "pred.csv")
     assert frame["probability"].iloc[0] == 0.3 and frame["probability"].isna().iloc[1]
+
+
+def test_ct_train_predict_evaluate_with_3d_gradcam(synth_ct_cohort_dir, tmp_path):
+    assert run("validate", synth_ct_cohort_dir).exit_code == 0
+    result = run("train", synth_ct_cohort_dir, "--out", tmp_path / "model", "--centres", "A,B,C", "--modalities",
+                 "ct", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    result = run("predict", tmp_path / "model", synth_ct_cohort_dir, "--out", tmp_path / "pred.csv", "--centres", "D")
+    assert result.exit_code == 0, result.output
+    nodes = pd.read_csv(tmp_path / "pred_nodes.csv")
+    assert len(nodes) and nodes["probability"].between(0, 1).all()
+    result = run("evaluate", tmp_path / "pred.csv", synth_ct_cohort_dir, "--out", tmp_path / "report", "--model",
+                 tmp_path / "model")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["oracle_column"].endswith("risk_ct") and metrics["ct_node_level"]["n_nodes"] == len(nodes)
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "Contrast CT: node level and 3D Grad-CAM" in html
+    assert list((tmp_path / "report" / "ct_gallery").glob("*.png"))
+    result = run("train", synth_ct_cohort_dir, "--out", tmp_path / "m2", "--modalities", "ct", "--ct-energy", "quad")
+    _assert_clean_failure(result, "energy")
