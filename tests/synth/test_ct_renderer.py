@@ -187,3 +187,13 @@ def test_cohort_validates(cohort):
     if problems and len(folder_only) == len(problems):
         pytest.skip("validate does not accept a folder in ct_file yet (lead's change pending)")
     assert problems == []
+
+
+def test_one_centre_writes_a_compressed_transfer_syntax(cohort):
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    root, nodes, _ = cohort
+    for centre, studies in nodes.groupby("centre")["ct_file"]:
+        files = [next((root / studies.iloc[0]).rglob("*.dcm"))]
+        syntax = pydicom.dcmread(files[0], stop_before_pixels=True).file_meta.TransferSyntaxUID
+        assert (syntax == DeflatedExplicitVRLittleEndian) == (centre == "ABCDEFG"[ct_renderer.DEFLATED_CENTRE])
