@@ -20,7 +20,8 @@ def run(*args):
 
 
 def test_every_command_has_help():
-    for command in ("synth", "validate", "import-table", "import-images", "train", "predict", "crossval", "evaluate", "demo", "stream"):
+    for command in ("synth", "validate", "import-table", "import-images", "train", "predict", "crossval", "evaluate", "demo", "stream",
+                    "ct-series"):
         result = run(command, "--help")
         assert result.exit_code == 0, command
         assert "Usage" in result.output
@@ -157,3 +158,16 @@ def test_ct_train_predict_evaluate_with_3d_gradcam(synth_ct_cohort_dir, tmp_path
     assert list((tmp_path / "report" / "ct_gallery").glob("*.png"))
     result = run("train", synth_ct_cohort_dir, "--out", tmp_path / "m2", "--modalities", "ct", "--ct-energy", "quad")
     _assert_clean_failure(result, "energy")
+
+
+def test_ct_series_lists_what_the_model_reads_and_explains_a_study_it_cannot_use(synth_ct_cohort_dir, tmp_path):
+    nodes = pd.read_csv(synth_ct_cohort_dir / "nodes.csv", dtype=str).dropna(subset=["ct_file"])
+    study = synth_ct_cohort_dir / nodes["ct_file"].iloc[0]
+    result = run("ct-series", study)
+    assert result.exit_code == 0, result.output
+    assert "conventional" in result.output and "localizer" in result.output
+    only_localizer = tmp_path / "study"
+    shutil.copytree(next(study.glob("01_*")), only_localizer / "01")
+    (only_localizer / "notes.txt").write_text("not DICOM")
+    result = run("ct-series", only_localizer)
+    _assert_clean_failure(result, "no series fits the model", "localizer")

@@ -216,6 +216,38 @@ def crossval(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
     out.print(f"{len(frame)} out-of-fold predictions ({scheme}) written to {out_csv}")
 
 
+@app.command("ct-series")
+@user_errors
+def ct_series(study: Path = typer.Argument(..., help="CT study folder (or one DICOM file of a series).")):
+    """List a CT study's series and the ones the CT model reads (conventional, iodine map, low-keV VMI)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .io.ct_select import choose_series
+    from .io.ct_series import scan_study
+
+    found = scan_study(study)
+    try:
+        chosen, problem = choose_series(found), None
+    except LymphCastError as error:  # still show what is there, then the reason none fits
+        chosen, problem = None, error
+    roles = {s.uid: role for role in ("conventional", "iodine", "vmi_low")
+             if chosen is not None and (s := chosen.get(role)) is not None}
+    table = Table(title=f"CT study {study}")
+    for column in ("no.", "folder", "description", "kind", "phase", "kernel", "thickness", "files", "model reads"):
+        table.add_column(column)
+    for s in found:
+        thick = "?" if s.slice_thickness_mm is None else f"{s.slice_thickness_mm:g} mm"
+        table.add_row(str(s.series_number or ""), s.folder.name, s.description, s.kind, s.phase, s.kernel, thick,
+                      str(len(s.slices)), roles.get(s.uid, ""))
+    Console(width=max(out.width, 150)).print(table)  # whole series descriptions, even when piped
+    if found.skipped:
+        out.print(f"{len(found.skipped)} file(s) skipped as not images, e.g. {escape(found.skipped[0])}",
+                  highlight=False)
+    if problem is not None:
+        raise problem
+
+
 @app.command()
 @user_errors
 def evaluate(predictions: Path = typer.Argument(..., help="Predictions CSV from `lymphcast predict`."),
