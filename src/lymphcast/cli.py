@@ -238,8 +238,8 @@ def ct_series(study: Path = typer.Argument(..., help="CT study folder (or one DI
         table.add_column(column)
     for s in found:
         thick = "?" if s.slice_thickness_mm is None else f"{s.slice_thickness_mm:g} mm"
-        table.add_row(str(s.series_number or ""), s.folder.name, s.description, s.kind, s.phase, s.kernel, thick,
-                      str(len(s.slices)), roles.get(s.uid, ""))
+        table.add_row(str(s.series_number or ""), escape(s.folder.name), escape(s.description), s.kind, s.phase,
+                      escape(s.kernel), thick, str(len(s.slices)), roles.get(s.uid, ""))
     Console(width=max(out.width, 150)).print(table)  # whole series descriptions, even when piped
     if found.skipped:
         out.print(f"{len(found.skipped)} file(s) skipped as not images, e.g. {escape(found.skipped[0])}",
