@@ -97,3 +97,26 @@ def test_study_crops_stack_channels_and_flag_a_missing_iodine_map(tmp_path):
     assert present.tolist() == [True, False]
     np.testing.assert_allclose(crops[:, 0], 76.0)
     assert np.all(crops[:, 1] == 0)
+
+
+def test_a_real_scanner_file_crops_through_the_models_path(tmp_path):
+    """pydicom's CT_small.dcm (written by a scanner, not here): read_study + crops, the path the CT model takes,
+    put the pixel at a node centre given in patient coordinates at the middle of the cube."""
+    import shutil
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    source = get_testdata_file("CT_small.dcm", download=False)
+    assert source is not None, "pydicom's bundled CT_small.dcm is missing"
+    shutil.copy(source, tmp_path / "CT_small.dcm")
+    ds = pydicom.dcmread(source)
+    row_mm, col_mm = (float(v) for v in ds.PixelSpacing)
+    o = np.array([float(v) for v in ds.ImageOrientationPatient])
+    r, c = 40, 70  # a pixel (row, column) inside the body
+    lps = np.array([float(v) for v in ds.ImagePositionPatient]) + c * col_mm * o[:3] + r * row_mm * o[3:]
+    crops, present = read_study(tmp_path).crops(lps[None], size=8, spacing_mm=min(row_mm, col_mm),
+                                                channels=("conventional", "iodine"))
+    hu = ds.pixel_array.astype(float) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    assert crops.shape == (1, 2, 8, 8, 8) and present.tolist() == [True, False]
+    assert crops[0, 0, 4, 4, 4] == pytest.approx(hu[r, c], abs=1e-3)
