@@ -93,6 +93,20 @@ def timing(model: CtModel, test, threads: int) -> None:
           f"{1000 * read_s / len(crops):.1f} ms/node; whole predict_nodes {1000 * whole:.1f} ms/node")
 
 
+def cluster_difference_ci(y, a, b, clusters, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% CI of AUC(a) - AUC(b) by resampling patients (a patient's nodes are not independent, which DeLong
+    assumes)."""
+    rng = np.random.default_rng(seed)
+    ids = np.unique(clusters)
+    rows = {c: np.flatnonzero(clusters == c) for c in ids}
+    diffs = []
+    for _ in range(n_boot):
+        idx = np.concatenate([rows[c] for c in rng.choice(ids, len(ids))])
+        if 0 < y[idx].sum() < len(idx):
+            diffs.append(auc_score(y[idx], a[idx]) - auc_score(y[idx], b[idx]))
+    return float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
+
+
 def run(folder: Path, args) -> None:
     cohort = read_cohort(folder)
     centres = sorted(cohort.patients["centre"].unique())
@@ -117,8 +131,17 @@ def run(folder: Path, args) -> None:
         print(f"{name:40s} {auc:.3f} ({low:.3f}-{high:.3f}) {auc / oracle_auc:9.3f} {node_auc:8.3f}")
     dual, single = p.values()
     t = delong_test(y.to_numpy(), dual, single)
-    print(f"dual - single: {t.difference:+.3f} ({t.difference_ci_low:+.3f}, {t.difference_ci_high:+.3f}), "
+    print(f"dual - single, patients: {t.difference:+.3f} ({t.difference_ci_low:+.3f}, {t.difference_ci_high:+.3f}), "
           f"paired DeLong p = {t.p_value:.4f}")
+    nodes = [levels["nodes"] for levels in scores.values()]
+    truth_nodes = node_truth.loc[nodes[0].index]
+    y_nodes = truth_nodes["metastatic_true"].to_numpy()
+    t = delong_test(y_nodes, nodes[0].to_numpy(), nodes[1].loc[nodes[0].index].to_numpy())
+    low, high = cluster_difference_ci(y_nodes, nodes[0].to_numpy(), nodes[1].loc[nodes[0].index].to_numpy(),
+                                      truth_nodes["patient_id"].to_numpy())
+    print(f"dual - single, nodes ({len(y_nodes)}, {int(y_nodes.sum())} metastatic): {t.difference:+.3f} "
+          f"(DeLong {t.difference_ci_low:+.3f}, {t.difference_ci_high:+.3f}; patient-cluster bootstrap {low:+.3f}, "
+          f"{high:+.3f}), paired DeLong p = {t.p_value:.2g}")
     pd.DataFrame({**{n: v for n, v in p.items()}, "label": y.to_numpy()}, index=y.index).to_csv(
         Path(tempfile.gettempdir()) / "bench_ct_patients.csv")
     timing(next(iter(models.values())), test, args.threads)

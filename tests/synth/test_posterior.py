@@ -20,10 +20,10 @@ from lymphcast.synth.params import MET_PROB, NODE_MEAN, OCCULT_PROB
 from lymphcast.synth.risk_model import centre_log_priors, log_prior_complete, log_prior_observed
 
 
-def _density(name: str, value: float, level: int, overt: bool) -> float:
+def _density(name: str, value: float, level: int, overt: bool, occult: bool = False) -> float:
     """One feature's density written directly with scipy.stats (independent of features._logpdf)."""
     f = FEATURES[name]
-    p = f.overt if overt else f.benign[level]
+    p = f.overt if overt else f.occult if occult and f.occult is not None else f.benign[level]
     if f.kind == "lognormal":
         return stats.lognorm.pdf(value, s=p[1], scale=np.exp(p[0]))
     if f.kind == "ratio":
@@ -38,15 +38,15 @@ def _density(name: str, value: float, level: int, overt: bool) -> float:
 def _brute_side(feats, levels, counts, groups):
     """P(counts, features | L = 1) by enumerating benign/overt/occult for every node."""
     names = [n for g in groups for n in GROUPS[g]]
-    dens = {state: [np.prod([_density(n, feats[n][i], levels[i], state == "overt") for n in names])
-                    for i in range(len(levels))] for state in ("benign", "overt")}
+    dens = {state: [np.prod([_density(n, feats[n][i], levels[i], state == "overt", state == "occult")
+                             for n in names]) for i in range(len(levels))] for state in ("benign", "overt", "occult")}
     weight = {"benign": 1 - MET_PROB[levels], "overt": MET_PROB[levels] * (1 - OCCULT_PROB),
               "occult": MET_PROB[levels] * OCCULT_PROB}
     total = 0.0
     for pattern in itertools.product(("benign", "overt", "occult"), repeat=len(levels)):
         if all(s == "benign" for s in pattern):
             continue
-        total += np.prod([weight[s][i] * dens["overt" if s == "overt" else "benign"][i] for i, s in enumerate(pattern)])
+        total += np.prod([weight[s][i] * dens[s][i] for i, s in enumerate(pattern)])
     total /= 1 - np.prod(1 - MET_PROB[levels])
     p_counts = np.prod(stats.poisson.pmf(counts, NODE_MEAN[1])) / (1 - np.exp(-NODE_MEAN[1].sum()))
     negative = np.prod(stats.poisson.pmf(counts, NODE_MEAN[0])) * np.prod(dens["benign"])

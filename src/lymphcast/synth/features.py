@@ -2,14 +2,18 @@
 
 Given its state (benign, overt metastasis, occult metastasis) a node's features are drawn independently of
 each other, so each density is a product over features; an occult (micro-)metastasis is drawn from the benign
-law of its level. The density of a metastatic node is therefore the mixture
-    f1 = (1 - OCCULT_PROB) * prod_k f1_overt,k + OCCULT_PROB * prod_k f0,k
+law of its level, except for features with an `occult` law of their own: the iodine concentration, which
+dual-energy CT measures in small metastatic deposits that neither size, shape nor conventional attenuation show
+(CLINICAL_FACTS, CT: iodine higher in metastases; here a micrometastasis raises it half-way, 1.9 → 2.4 mg/mL).
+The density of a metastatic node is therefore the mixture
+    f1 = (1 - OCCULT_PROB) * prod_k f1_overt,k + OCCULT_PROB * prod_k f1_occult,k   (f1_occult,k = f0,k mostly)
 and a modality that sees only some features uses the same mixture over just those (the others integrate to 1).
 
 Separation follows /work/shared/CLINICAL_FACTS.md, with sensitivity meaning "among overt metastases":
 round shape (long/short < 2) Sn ~85 Sp ~60, loss of hilum Sn ~83 Sp ~58, cystic Sn ~25 Sp ~95, calcification
 Sn ~35 Sp ~92, hyperechoic Sn ~55 Sp ~80, peripheral vascularity Sn ~60 Sp ~80, arterial attenuation
-120 vs 90 HU (sd 15), dual-energy iodine 2.9 vs 1.9 mg/mL (sd 0.4). Benign level II nodes are larger.
+120 vs 90 HU (sd 15), dual-energy iodine 2.9 vs 1.9 mg/mL (sd 0.4; 2.4 in a micrometastasis). Benign level II
+nodes are larger.
 """
 
 from __future__ import annotations
@@ -34,11 +38,13 @@ class Feature:
     kind: str            # lognormal, ratio (1 + lognormal), normal, binary, category
     benign: np.ndarray   # parameters per level II, III, IV, V: shape (4, k)
     overt: np.ndarray    # parameters of an overt metastasis: shape (k,)
+    occult: np.ndarray | None = None  # parameters of an occult metastasis (None: the benign law of its level)
 
 
-def _feature(name: str, kind: str, benign, overt) -> Feature:
+def _feature(name: str, kind: str, benign, overt, occult=None) -> Feature:
     benign = np.atleast_2d(np.asarray(benign, float))
-    return Feature(name, kind, np.broadcast_to(benign, (4, benign.shape[1])), np.atleast_1d(np.asarray(overt, float)))
+    return Feature(name, kind, np.broadcast_to(benign, (4, benign.shape[1])), np.atleast_1d(np.asarray(overt, float)),
+                   None if occult is None else np.atleast_1d(np.asarray(occult, float)))
 
 
 _LN = np.log
@@ -55,20 +61,25 @@ FEATURES = {f.name: f for f in (
     _feature("heterogeneous", "binary", [0.20], 0.60),
     _feature("vascularity", "category", [0.35, 0.45, 0.20], [0.15, 0.25, 0.60]),
     _feature("ct_attenuation_hu", "normal", [90.0, 15.0], [120.0, 15.0]),
-    _feature("iodine_mg_ml", "normal", [1.9, 0.4], [2.9, 0.4]),
+    _feature("iodine_mg_ml", "normal", [1.9, 0.4], [2.9, 0.4], occult=[2.4, 0.4]),
 )}
 
 
-def _params(f: Feature, level: np.ndarray, overt: np.ndarray) -> np.ndarray:
-    return np.where(overt[:, None], f.overt, f.benign[level])
+def _params(f: Feature, level: np.ndarray, overt: np.ndarray, occult: np.ndarray | None = None) -> np.ndarray:
+    p = np.where(overt[:, None], f.overt, f.benign[level])
+    if occult is not None and f.occult is not None:
+        p = np.where(occult[:, None], f.occult, p)
+    return p
 
 
-def sample_features(level: np.ndarray, overt: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Features of nodes at `level` (0..3 for II..V); `overt` marks overt metastases, the rest look benign."""
+def sample_features(level: np.ndarray, overt: np.ndarray, rng: np.random.Generator,
+                    occult: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Features of nodes at `level` (0..3 for II..V); `overt` marks overt metastases, `occult` micrometastases
+    (benign-looking but for the features with an occult law), the rest are benign."""
     out = {}
     n = len(level)
     for f in FEATURES.values():
-        p = _params(f, level, overt)
+        p = _params(f, level, overt, occult)
         if f.kind in ("lognormal", "ratio"):
             value = np.exp(p[:, 0] + p[:, 1] * rng.standard_normal(n))
             out[f.name] = value + (1.0 if f.kind == "ratio" else 0.0)
@@ -99,12 +110,14 @@ def log_densities(feats: dict[str, np.ndarray], level: np.ndarray, groups,
     map at a centre without dual-energy CT): its density integrates to 1 there, so it drops out."""
     hidden = hidden or {}
     n = len(level)
-    lf0, lf1o = np.zeros(n), np.zeros(n)
+    lf0, lf1o, lf1c = np.zeros(n), np.zeros(n), np.zeros(n)
     benign, overt = np.zeros(n, bool), np.ones(n, bool)
     for name in (name for g in groups for name in GROUPS[g]):
         f = FEATURES[name]
         seen = ~hidden[name] if name in hidden else np.ones(n, bool)
-        lf0 += np.where(seen, _logpdf(f, feats[name], _params(f, level, benign)), 0.0)
+        l0 = np.where(seen, _logpdf(f, feats[name], _params(f, level, benign)), 0.0)
+        lf0 += l0
         lf1o += np.where(seen, _logpdf(f, feats[name], _params(f, level, overt)), 0.0)
-    lf1 = np.logaddexp(np.log1p(-OCCULT_PROB) + lf1o, np.log(OCCULT_PROB) + lf0)
+        lf1c += l0 if f.occult is None else np.where(seen, _logpdf(f, feats[name], _params(f, level, benign, overt)), 0.0)
+    lf1 = np.logaddexp(np.log1p(-OCCULT_PROB) + lf1o, np.log(OCCULT_PROB) + lf1c)
     return lf0, lf1

@@ -61,5 +61,5 @@ def sample_nodes(lateral: np.ndarray, rng: np.random.Generator) -> Nodes:
     side_id = 2 * patient + side
     met = _metastatic(lateral[patient, side] == 1, level, side_id, counts.shape[0] * 2, rng)
     occult = met & (rng.random(len(cell)) < OCCULT_PROB)
-    feats = sample_features(level, met & ~occult, rng)
+    feats = sample_features(level, met & ~occult, rng, occult=occult)
     return Nodes(counts, patient, side, level, met.astype(np.int8), occult.astype(np.int8), feats)

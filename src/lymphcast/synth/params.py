@@ -55,4 +55,4 @@ NODE_MEAN = np.array([
 ])
 # P(node metastatic | L_s = 1, level); CLINICAL_FACTS levels in N1b: IV ~75%, III ~69%, II ~57%, V ~21-30%.
 MET_PROB = np.array([0.75, 0.72, 0.75, 0.55])
-OCCULT_PROB = 0.35  # share of metastatic nodes with micrometastasis only: they image like benign nodes
+OCCULT_PROB = 0.35  # share of metastatic nodes with micrometastasis only: they image like benign nodes (but for iodine)
