@@ -16,6 +16,19 @@ LIMITS = (
     "- Thresholds were chosen on out-of-fold predictions of the training patients; re-check them locally.")
 
 
+# What each modality's model needs and cannot do, added to the limits of a bundle that holds it.
+MODALITY_LIMITS = {
+    "us_image": "- Ultrasound images: each node needs its own view (or a full-field frame for the detector); "
+                "images without pixel spacing lose the node's size in mm.",
+    "us_video": "- Cine clips: a transverse sweep through one node at a steady hand; a patient whose nodes have no "
+                "clip gets no prediction.",
+    "ct": "- Contrast CT: reads one axial contrast-enhanced conventional series per study, chosen by rule (check "
+          "with `lymphcast ct-series STUDY`), and the iodine map only from a dual-energy study in the same frame "
+          "of reference; each node must be given by its centre in patient coordinates (mm); not meant for "
+          "unenhanced CT; slices thicker than 5 mm blur nodes under 5 mm.",
+}
+
+
 def model_card(manifest: dict, bundle_hash: str) -> str:
     training = manifest.get("training", {})
     thresholds = manifest.get("thresholds", {})
@@ -32,6 +45,7 @@ def model_card(manifest: dict, bundle_hash: str) -> str:
         f"- {training.get('patients', '?')} labelled patients, {training.get('events', '?')} with N1b", "",
         "## Thresholds (chosen on training out-of-fold predictions)", "",
         *[f"- {name}: {value:.3f}" for name, value in thresholds.items()], "",
-        "## Limits", "", LIMITS, "",
+        "## Limits", "", LIMITS,
+        *[MODALITY_LIMITS[m] for m in manifest.get("modalities", []) if m in MODALITY_LIMITS], "",
     ]
     return "\n".join(lines)
