@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from lymphcast.cli import app
 from lymphcast.cohort import LymphCastError, read_cohort
-from lymphcast.modalities.us_video_clips import covered_patients
+from lymphcast.modalities.us_video import UsVideoModel
 from lymphcast.synth import generate_cohort
 
 KW = {"patients": 30, "centres": 2, "seed": 4, "modalities": ["clinical", "us_video"], "progress": False}
@@ -66,7 +66,7 @@ def test_clip_model_has_no_opinion_on_patients_without_clips(half, synth_video_c
     from lymphcast.modalities.us_video import UsVideoModel
 
     cohort = read_cohort(half)
-    covered = set(covered_patients(cohort))
+    covered = set(UsVideoModel().covered_patients(cohort))
     model = UsVideoModel(seed=0, epochs=1, head_epochs=1, frames=4, size=24, channels=(4, 8), progress=False)
     model.fit(read_cohort(synth_video_cohort_dir))
     levels = model.predict_levels(cohort)

@@ -18,16 +18,14 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from ..cohort import Cohort, LymphCastError
-from ..cohort.schema import SIDES
-from .base import ModalityModel, probability_series
-from .ct_crops import CHANNELS, Crops, covered_patients, ct_nodes, node_crops
+from .ct_crops import CHANNELS, Crops, ct_nodes, node_crops
+from .node_model import NodeNetworkModel
 from .node_training import check_rollup_setting, choose_rollup, node_split
-from .rollup import side_features
 
 ENERGIES = ("dual", "single")
 
 
-class CtModel(ModalityModel):
+class CtModel(NodeNetworkModel):
     """Node-level contrast-CT model.
 
     size/spacing_mm: cube side in voxels and voxel size (32 x 1 mm covers nodes up to ~25 mm with context);
@@ -38,8 +36,7 @@ class CtModel(ModalityModel):
     """
 
     name = "ct"
-    level = "node"
-    oof = "validation"
+    media_nodes = staticmethod(ct_nodes)
 
     def __init__(self, *, seed: int = 0, size: int = 32, spacing_mm: float = 1.0, energy: str = "dual",
                  iodine_dropout: float = 0.3, epochs: int = 30, batch_size: int = 32, lr: float = 2e-3,
@@ -73,6 +70,7 @@ class CtModel(ModalityModel):
         if self.energy not in ENERGIES:
             raise LymphCastError(f"energy must be one of {', '.join(ENERGIES)}, not {self.energy!r}")
         data = cohort.labelled()
+        data = data.subset(self.covered_patients(data))  # patients without a CT study teach nothing here
         crops = self.crops(data)
         nodes = ct_nodes(data).set_index("node_id").loc[crops.node_ids]
         y, train_idx, val_idx, train_p, val_p = node_split(data, nodes, model=self.name, media="CT studies",
@@ -120,16 +118,6 @@ class CtModel(ModalityModel):
                                      f"{tuple(self.channels)} ({type(err).__name__})") from None
         return net
 
-    def network(self):
-        """The fitted CtNet (rebuilt from state_dict_ after loading a saved model)."""
-        self.check_fitted()
-        if getattr(self, "_net", None) is None:
-            net = self._new_net()
-            net.load_state_dict(self.state_dict_)
-            self._net = net
-        self._net.eval()
-        return self._net
-
     def crops(self, cohort: Cohort) -> Crops:
         return node_crops(cohort, size=self.size, spacing_mm=self.spacing_mm, channels=self.inputs,
                           progress=self.progress)
@@ -148,58 +136,12 @@ class CtModel(ModalityModel):
                 out.append(net(prepare(x, m), m).numpy())
         return np.concatenate(out).astype(float) if out else np.zeros(0)
 
-    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
-        return self.calibration_.predict_proba(raw[:, None])[:, 1] if len(raw) else raw
-
     # --- prediction -----------------------------------------------------------------------------
     def predict_nodes(self, cohort: Cohort) -> pd.Series:
         self.check_fitted()
         crops = self.crops(cohort)
         return pd.Series(self._calibrated(self._logits(crops)), index=crops.node_ids, name="probability",
                          dtype="float64")
-
-    def side_table(self, cohort: Cohort, nodes: pd.Series | None = None) -> pd.DataFrame:
-        """Roll-up inputs per (patient_id, side) (`nodes`: node probabilities already computed)."""
-        nodes = self.predict_nodes(cohort) if nodes is None else nodes
-        frame = pd.DataFrame({"node_id": nodes.index, "p": nodes.to_numpy()}).merge(
-            ct_nodes(cohort)[["node_id", "patient_id", "side", "level"]], on="node_id")
-        return side_features(frame, cohort.patients["patient_id"])
-
-    def predict_sides(self, cohort: Cohort) -> pd.Series:
-        return self.predict_levels(cohort)["sides"]
-
-    def predict_proba(self, cohort: Cohort) -> pd.Series:
-        return self.predict_levels(cohort)["patients"]
-
-    def predict_levels(self, cohort: Cohort) -> dict[str, pd.Series]:
-        """Patient, side and node probabilities from one pass over the studies; NaN for patients whose nodes
-        are listed without a CT study (fusion masks them)."""
-        self.check_fitted()
-        ids = cohort.patients["patient_id"]
-        nodes = self.predict_nodes(cohort)
-        if not len(nodes):
-            sides = pd.Series(np.nan, pd.MultiIndex.from_product([ids, SIDES], names=["patient_id", "side"]))
-            return {"patients": probability_series(np.nan, ids), "sides": sides.rename("probability"), "nodes": nodes}
-        sides = self.side_table(cohort, nodes)
-        p_side, p_patient = self.rollup_model_.sides(sides).astype(float), self.rollup_model_.patients(sides)
-        uncovered = ~ids.isin(covered_patients(cohort))
-        p_patient = p_patient.reindex(ids).to_numpy()
-        p_patient[uncovered.to_numpy()] = np.nan
-        p_side.loc[p_side.index.get_level_values("patient_id").isin(ids[uncovered])] = np.nan
-        return {"patients": probability_series(p_patient, ids), "sides": p_side, "nodes": nodes}
-
-    def figures(self) -> dict:
-        from .us_image_figures import rollup_comparison, training_curve
-
-        if not self.is_fitted:
-            return {}
-        return {"training": training_curve(self.history_, self.best_epoch_),
-                "rollup": rollup_comparison(self.rollup_scores_, self.rollup_, "Node → patient roll-up")}
-
-    def __getstate__(self):
-        state = dict(vars(self))
-        state.pop("_net", None)  # rebuilt from state_dict_ on first use
-        return state
 
 
 def _forward(crops: Crops, iodine_dropout: float):

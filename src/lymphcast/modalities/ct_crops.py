@@ -48,15 +48,6 @@ def ct_nodes(cohort: Cohort) -> pd.DataFrame:
     return nodes
 
 
-def covered_patients(cohort: Cohort) -> pd.Index:
-    """Patients the CT model can speak for: those with a CT study on a node, and those with no node rows at all
-    (no lateral node to score). Nodes listed without a study mean no CT was done: no opinion (NaN)."""
-    ids = cohort.patients["patient_id"]
-    listed = set(cohort.nodes["patient_id"]) if len(cohort.nodes) else set()
-    with_ct = set(ct_nodes(cohort)["patient_id"])
-    return pd.Index([p for p in ids if p in with_ct or p not in listed], name="patient_id")
-
-
 def node_crops(cohort: Cohort, *, size: int, spacing_mm: float, channels=CHANNELS,
                progress: bool = True) -> Crops:
     """Crops of every node with a CT study, in nodes.csv order."""

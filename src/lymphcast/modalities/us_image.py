@@ -20,7 +20,8 @@ from sklearn.linear_model import LogisticRegression
 
 from ..cohort import Cohort, LymphCastError
 from ..cohort.schema import SIDES
-from .base import ModalityModel, probability_series
+from .base import probability_series
+from .node_model import NodeNetworkModel
 from .node_training import check_rollup_setting, choose_rollup, node_split
 from .rollup import side_features
 from .us_regions import VIEWS, Regions, image_nodes, node_regions
@@ -28,7 +29,7 @@ from .us_regions import VIEWS, Regions, image_nodes, node_regions
 DOPPLER_DROPOUT = 0.2  # share of training nodes shown without their Doppler images
 
 
-class UsImageModel(ModalityModel):
+class UsImageModel(NodeNetworkModel):
     """Node-level ultrasound image model.
 
     size/margin: region side in pixels and the context margin around the node box (fraction of its size);
@@ -43,8 +44,7 @@ class UsImageModel(ModalityModel):
     """
 
     name = "us_image"
-    level = "node"
-    oof = "validation"
+    media_nodes = staticmethod(image_nodes)
 
     def __init__(self, *, seed: int = 0, size: int = 64, margin: float = 0.25, epochs: int = 30,
                  batch_size: int = 64, lr: float = 2e-3, patience: int = 10, val_fraction: float = 0.25,
@@ -105,7 +105,7 @@ class UsImageModel(ModalityModel):
         return {"model": self.get_params(), "patients": sorted(map(str, data.patients["patient_id"]))}
 
     def _choose_rollup(self, val: Cohort, regions: Regions, raw: np.ndarray) -> None:
-        sides = self._sides(val, regions, self._calibrated(raw))
+        sides = self.side_table(val, pd.Series(self._calibrated(raw), index=regions.node_ids))
         self.rollup_scores_, self.rollup_, self.rollup_model_, self.validation_proba_ = choose_rollup(
             val, sides, self.rollup, self.seed)
 
@@ -157,16 +157,6 @@ class UsImageModel(ModalityModel):
                                      f"({type(err).__name__})") from None
         return net
 
-    def network(self):
-        """The fitted NodeNet (rebuilt from state_dict_ after loading a saved model)."""
-        self.check_fitted()
-        if getattr(self, "_net", None) is None:
-            net = self._new_net()
-            net.load_state_dict(self.state_dict_)
-            net.eval()
-            self._net = net
-        return self._net
-
     def _regions(self, cohort: Cohort) -> Regions:
         if cohort.root is None:
             raise LymphCastError("the us_image model reads images, so the cohort must come from a folder")
@@ -190,28 +180,11 @@ class UsImageModel(ModalityModel):
                 out.append(logit.numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
-    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
-        return self.calibration_.predict_proba(raw[:, None])[:, 1] if len(raw) else raw
-
-    def _sides(self, cohort: Cohort, regions: Regions, p_nodes: np.ndarray) -> pd.DataFrame:
-        nodes = image_nodes(cohort)
-        frame = pd.DataFrame({"node_id": regions.node_ids, "p": p_nodes}).merge(
-            nodes[["node_id", "patient_id", "side", "level"]], on="node_id")
-        return side_features(frame, cohort.patients["patient_id"])
-
     def predict_nodes(self, cohort: Cohort) -> pd.Series:
         self.check_fitted()
         regions = self._regions(cohort)
         p = self._calibrated(self._logits(regions))
         return pd.Series(p, index=regions.node_ids, name="probability", dtype="float64")
-
-    def side_table(self, cohort: Cohort, nodes: pd.Series | None = None) -> pd.DataFrame:
-        """Roll-up inputs per (patient_id, side): noisy-OR, max and node counts per level (`nodes`: node
-        probabilities already computed for this cohort)."""
-        nodes = self.predict_nodes(cohort) if nodes is None else nodes
-        frame = pd.DataFrame({"node_id": nodes.index, "p": nodes.to_numpy()}).merge(
-            image_nodes(cohort)[["node_id", "patient_id", "side", "level"]], on="node_id")
-        return side_features(frame, cohort.patients["patient_id"])
 
     def _side_and_patient(self, cohort: Cohort, nodes: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
         """P(side positive) and P(N1b) for every patient of `cohort`: from the node images; a side with a
@@ -232,12 +205,6 @@ class UsImageModel(ModalityModel):
             p_patient.loc[ids] = [mixed[i] if i in imaged else p_frame[i] for i in ids]
         return p_side, p_patient
 
-    def predict_sides(self, cohort: Cohort) -> pd.Series:
-        return self.predict_levels(cohort)["sides"]
-
-    def predict_proba(self, cohort: Cohort) -> pd.Series:
-        return self.predict_levels(cohort)["patients"]
-
     def predict_levels(self, cohort: Cohort) -> dict[str, pd.Series]:
         """Patient, side and node probabilities from one pass over the images."""
         self.check_fitted()
@@ -254,21 +221,13 @@ class UsImageModel(ModalityModel):
                 "nodes": nodes}
 
     def figures(self) -> dict:
-        from .us_image_figures import rollup_comparison, training_curve
+        from .us_image_figures import rollup_comparison
 
-        if not self.is_fitted:
-            return {}
-        figs = {"training": training_curve(self.history_, self.best_epoch_),
-                "rollup": rollup_comparison(self.rollup_scores_, self.rollup_, "Node → patient roll-up")}
+        figs = super().figures()
         if hasattr(self, "frame_rollup_"):
             figs["frame_rollup"] = rollup_comparison(self.frame_rollup_scores_, self.frame_rollup_.method,
                                                      "Detected nodes → patient roll-up")
         return figs
-
-    def __getstate__(self):
-        state = dict(vars(self))
-        state.pop("_net", None)  # rebuilt from state_dict_ on first use
-        return state
 
 
 def _has_boxed_frames(cohort: Cohort) -> bool:

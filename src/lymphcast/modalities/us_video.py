@@ -17,14 +17,12 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from ..cohort import Cohort, LymphCastError
-from ..cohort.schema import SIDES
-from .base import ModalityModel, probability_series
+from .node_model import NodeNetworkModel
 from .node_training import check_rollup_setting, choose_rollup, node_split
-from .rollup import side_features
-from .us_video_clips import CLIP_EXTRA, SCALES, Clips, covered_patients, node_clips, video_nodes
+from .us_video_clips import CLIP_EXTRA, SCALES, Clips, node_clips, video_nodes
 
 
-class UsVideoModel(ModalityModel):
+class UsVideoModel(NodeNetworkModel):
     """Node-level ultrasound cine-clip model.
 
     frames: frames sampled evenly over each sweep; size: side in pixels of each crop (node region and
@@ -37,8 +35,7 @@ class UsVideoModel(ModalityModel):
     """
 
     name = "us_video"
-    level = "node"
-    oof = "validation"
+    media_nodes = staticmethod(video_nodes)
 
     def __init__(self, *, seed: int = 0, frames: int = 16, size: int = 48, epochs: int = 20, batch_size: int = 32,
                  lr: float = 1e-3, patience: int = 20, train_frames: int = 4, head_epochs: int = 40,
@@ -68,7 +65,7 @@ class UsVideoModel(ModalityModel):
 
         check_rollup_setting(self.rollup)
         data = cohort.labelled()
-        data = data.subset(covered_patients(data))  # patients without recorded clips teach nothing here
+        data = data.subset(self.covered_patients(data))  # patients without recorded clips teach nothing here
         clips = self._clips(data)
         nodes = video_nodes(data).set_index("node_id").loc[clips.node_ids]
         y, train_idx, val_idx, train_p, val_p = node_split(data, nodes, model=self.name, media="ultrasound clips",
@@ -107,16 +104,6 @@ class UsVideoModel(ModalityModel):
         torch.manual_seed(self.seed)
         return ClipNet(scales=SCALES, channels=tuple(self.channels), extra=CLIP_EXTRA)
 
-    def network(self):
-        """The fitted ClipNet (rebuilt from state_dict_ after loading a saved model)."""
-        self.check_fitted()
-        if getattr(self, "_net", None) is None:
-            net = self._new_net()
-            net.load_state_dict(self.state_dict_)
-            self._net = net
-        self._net.eval()
-        return self._net
-
     def _clips(self, cohort: Cohort) -> Clips:
         return node_clips(cohort, frames=self.frames, size=self.size, sampling=self.sampling, progress=self.progress)
 
@@ -139,9 +126,6 @@ class UsVideoModel(ModalityModel):
             return np.zeros(0), np.zeros((0, self.frames))
         return np.concatenate(logits).astype(float), np.concatenate(attention).astype(float)
 
-    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
-        return self.calibration_.predict_proba(raw[:, None])[:, 1] if len(raw) else raw
-
     def predict_nodes(self, cohort: Cohort) -> pd.Series:
         self.check_fitted()
         clips = self._clips(cohort)
@@ -163,46 +147,3 @@ class UsVideoModel(ModalityModel):
         return pd.DataFrame({"node_id": np.repeat(sub.node_ids.to_numpy(), t),
                              "position": np.tile(np.arange(t), len(sub)), "frame": sub.frames.reshape(-1),
                              "attention": att.reshape(-1)})
-
-    def side_table(self, cohort: Cohort, nodes: pd.Series | None = None) -> pd.DataFrame:
-        """Roll-up inputs per (patient_id, side) (`nodes`: node probabilities already computed)."""
-        nodes = self.predict_nodes(cohort) if nodes is None else nodes
-        frame = pd.DataFrame({"node_id": nodes.index, "p": nodes.to_numpy()}).merge(
-            video_nodes(cohort)[["node_id", "patient_id", "side", "level"]], on="node_id")
-        return side_features(frame, cohort.patients["patient_id"])
-
-    def predict_sides(self, cohort: Cohort) -> pd.Series:
-        return self.predict_levels(cohort)["sides"]
-
-    def predict_proba(self, cohort: Cohort) -> pd.Series:
-        return self.predict_levels(cohort)["patients"]
-
-    def predict_levels(self, cohort: Cohort) -> dict[str, pd.Series]:
-        """Patient, side and node probabilities from one pass over the clips."""
-        self.check_fitted()
-        ids = cohort.patients["patient_id"]
-        nodes = self.predict_nodes(cohort)
-        if not len(nodes):  # no clips at all: NaN, which fusion masks
-            sides = pd.Series(np.nan, pd.MultiIndex.from_product([ids, SIDES], names=["patient_id", "side"]))
-            return {"patients": probability_series(np.nan, ids), "sides": sides.rename("probability"), "nodes": nodes}
-        sides = self.side_table(cohort, nodes)
-        p_side, p_patient = self.rollup_model_.sides(sides), self.rollup_model_.patients(sides)
-        uncovered = ~ids.isin(covered_patients(cohort))  # nodes listed but no clip recorded: no opinion
-        p_patient = p_patient.reindex(ids).to_numpy()
-        p_patient[uncovered.to_numpy()] = np.nan
-        p_side = p_side.astype(float)
-        p_side.loc[p_side.index.get_level_values("patient_id").isin(ids[uncovered])] = np.nan
-        return {"patients": probability_series(p_patient, ids), "sides": p_side, "nodes": nodes}
-
-    def figures(self) -> dict:
-        from .us_image_figures import rollup_comparison, training_curve
-
-        if not self.is_fitted:
-            return {}
-        return {"training": training_curve(self.history_, self.best_epoch_),
-                "rollup": rollup_comparison(self.rollup_scores_, self.rollup_, "Node → patient roll-up")}
-
-    def __getstate__(self):
-        state = dict(vars(self))
-        state.pop("_net", None)  # rebuilt from state_dict_ on first use
-        return state

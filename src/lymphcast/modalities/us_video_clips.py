@@ -48,17 +48,6 @@ def video_nodes(cohort: Cohort) -> pd.DataFrame:
     return nodes_with(cohort, "us_video_file")
 
 
-def covered_patients(cohort: Cohort) -> pd.Index:
-    """Patients the clip model can speak for: those with at least one node clip, and those with no node rows at
-    all (ultrasound found no lateral node, so there is nothing to sweep). A patient whose nodes are listed but
-    none has a clip simply had no clips recorded: the model has no opinion on them (NaN, which fusion masks)."""
-    ids = cohort.patients["patient_id"]
-    nodes = cohort.nodes
-    listed = set(nodes["patient_id"]) if len(nodes) else set()
-    with_clips = set(video_nodes(cohort)["patient_id"])
-    return pd.Index([p for p in ids if p in with_clips or p not in listed], name="patient_id")
-
-
 def sample_indices(n: int, frames: int) -> np.ndarray:
     """`frames` indices spread evenly over a clip of n frames (repeats when the clip is shorter)."""
     return np.round(np.linspace(0, max(n - 1, 0), frames)).astype(int)
