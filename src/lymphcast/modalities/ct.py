@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ..cohort import Cohort, LymphCastError
 from .ct_crops import CHANNELS, Crops, ct_nodes, node_crops
-from .node_model import NodeNetworkModel
+from .node_model import NodeNetworkModel, load_weights
 from .node_training import check_rollup_setting, choose_rollup, node_split
 
 ENERGIES = ("dual", "single")
@@ -108,14 +108,7 @@ class CtModel(NodeNetworkModel):
         torch.manual_seed(self.seed)
         net = CtNet(n_inputs=len(self.inputs), channels=tuple(self.channels))
         if self.weights:
-            path = Path(self.weights)
-            if not path.is_file():
-                raise LymphCastError(f"{path}: weights file not found")
-            try:
-                net.load_state_dict(torch.load(path, weights_only=True))
-            except Exception as err:  # noqa: BLE001 - any failure here means the file is not our weights
-                raise LymphCastError(f"{path}: not CtNet weights for {len(self.inputs)} input(s) and channels "
-                                     f"{tuple(self.channels)} ({type(err).__name__})") from None
+            load_weights(net, self.weights, f"CtNet weights for {len(self.inputs)} input(s) and channels {tuple(self.channels)}")
         return net
 
     def crops(self, cohort: Cohort) -> Crops:

@@ -14,10 +14,27 @@ from abc import abstractmethod
 import numpy as np
 import pandas as pd
 
-from ..cohort import Cohort
+from pathlib import Path
+
+from ..cohort import Cohort, LymphCastError
 from ..cohort.schema import SIDES
 from .base import ModalityModel, probability_series
 from .rollup import side_features
+
+
+def load_weights(net, path, describe: str):
+    """Start `net` from a local weights file (torch tensors only: nothing in it can run); `describe` names what
+    the file should hold, for the error."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise LymphCastError(f"{path}: weights file not found")
+    try:
+        net.load_state_dict(torch.load(path, weights_only=True))
+    except Exception as err:  # noqa: BLE001 - any failure here means the file is not our weights
+        raise LymphCastError(f"{path}: not {describe} ({type(err).__name__})") from None
+    return net
 
 
 class NodeNetworkModel(ModalityModel):

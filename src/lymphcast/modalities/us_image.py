@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from ..cohort import Cohort, LymphCastError
 from ..cohort.schema import SIDES
 from .base import probability_series
-from .node_model import NodeNetworkModel
+from .node_model import NodeNetworkModel, load_weights
 from .node_training import check_rollup_setting, choose_rollup, node_split
 from .rollup import side_features
 from .us_regions import VIEWS, Regions, image_nodes, node_regions
@@ -147,14 +147,7 @@ class UsImageModel(NodeNetworkModel):
         torch.manual_seed(self.seed)
         net = NodeNet(channels=tuple(self.channels), backbone=self.backbone)
         if self.weights:
-            path = Path(self.weights)
-            if not path.is_file():
-                raise LymphCastError(f"{path}: weights file not found")
-            try:
-                net.load_state_dict(torch.load(path, weights_only=True))
-            except Exception as err:  # noqa: BLE001 - any failure here means the file is not our weights
-                raise LymphCastError(f"{path}: not NodeNet weights for channels {tuple(self.channels)} "
-                                     f"({type(err).__name__})") from None
+            load_weights(net, self.weights, f"NodeNet weights for channels {tuple(self.channels)}")
         return net
 
     def _regions(self, cohort: Cohort) -> Regions:

@@ -9,9 +9,6 @@ hidden temporary folder and renamed when complete, so an interrupted run never l
 
 from __future__ import annotations
 
-import os
-import shutil
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +16,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
+from ..cohort.io import atomic_dir
 from .us_dicom import uid
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -52,21 +50,9 @@ class SeriesSpec:
     kvp: str | None = "120"
 
 
-@contextmanager
 def atomic_study(target: Path):
-    """Yield a temporary folder beside `target`; it becomes `target` only if the block succeeds."""
-    target = Path(target)
-    tmp = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    """A temporary folder beside `target` that becomes `target` only if the block succeeds (cohort.io.atomic_dir)."""
+    return atomic_dir(target, overwrite=True)
 
 
 def _dataset(study: Study, spec: SeriesSpec) -> Dataset:
