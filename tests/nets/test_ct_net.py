@@ -74,3 +74,14 @@ def test_a_centred_blob_stays_near_the_centre_after_augmentation():
         w = np.clip(cube - 50, 0, None)
         centre = [(w * g).sum() / w.sum() for g in (z, y, xx)]
         assert np.all(np.abs(np.array(centre) - 8) <= 2.6)  # shifts of at most 2 voxels (+ interpolation)
+
+
+def test_centre_means_weigh_the_middle_of_the_cube():
+    from lymphcast.nets.ct_net import CENTRE_RADII, centre_means
+
+    flat = torch.full((2, 3, 16, 16, 16), 7.0)
+    torch.testing.assert_close(centre_means(flat), torch.full((2, 3 * len(CENTRE_RADII)), 7.0))
+    blob = torch.zeros(1, 1, 16, 16, 16)
+    blob[0, 0, 7:10, 7:10, 7:10] = 1.0  # a 3-voxel node at the centre
+    means = centre_means(blob)[0]
+    assert means[0] > means[1] > means[2] > 0  # the tightest radius sees most of the node
