@@ -20,14 +20,14 @@ MODALITIES = ["clinical", "us_image", "us_video", "ct"]  # each trained and vali
 # not every patient a CT).
 DEMO_OPTIONS = {"us_image": {"epochs": 10, "detector_epochs": 8}, "us_video": {"epochs": 6, "head_epochs": 15},
                 "ct": {"epochs": 8}}
-DEMO_COVERAGE = {"us_video": 0.2, "ct": 0.15}
+DEMO_COVERAGE = {"us_video": 0.15, "ct": 0.2}
 TITLES = {"clinical": "clinical model", "us_image": "ultrasound-image model", "us_video": "ultrasound cine-clip model",
           "ct": "contrast-CT model"}
 ORACLE_NAMES = {"clinical": "exact clinical risk", "us_image": "exact ultrasound risk",
                 "us_video": "exact ultrasound risk", "ct": "exact CT risk"}
 
 
-def run_demo(out: Path, *, patients: int = 1000, seed: int = 0, console: Console | None = None) -> dict:
+def run_demo(out: Path, *, patients: int = 800, seed: int = 0, console: Console | None = None) -> dict:
     """Returns the external-validation metrics per modality."""
     from .cohort import read_cohort
     from .synth import generate_cohort
