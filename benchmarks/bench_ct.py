@@ -142,7 +142,7 @@ def run(folder: Path, args) -> None:
     print(f"dual - single, nodes ({len(y_nodes)}, {int(y_nodes.sum())} metastatic): {t.difference:+.3f} "
           f"(DeLong {t.difference_ci_low:+.3f}, {t.difference_ci_high:+.3f}; patient-cluster bootstrap {low:+.3f}, "
           f"{high:+.3f}), paired DeLong p = {t.p_value:.2g}")
-    pd.DataFrame({**{n: v for n, v in p.items()}, "label": y.to_numpy()}, index=y.index).to_csv(
+    pd.DataFrame({**p, "label": y.to_numpy()}, index=y.index).to_csv(
         Path(tempfile.gettempdir()) / "bench_ct_patients.csv")
     timing(next(iter(models.values())), test, args.threads)
 

@@ -109,7 +109,6 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
         raise LymphCastError(f"the predictions were made by model {made_by[:12]}, not by the bundle '{bundle_dir}' "
                              f"({this[:12]}); pass the bundle that made them")
     video, image, ct = (bundle.models.get(n) for n in ("us_video", "us_image", "ct"))
-    name = "us_image"
     if image is None and video is None and ct is None:
         return {"node_level": {"bundle_sha256": this, "note": f"the model bundle ({', '.join(bundle.modalities)}) "
                                "has no node-level image model: no node metrics and no Grad-CAM gallery"}}
@@ -117,7 +116,7 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
     if image is not None and len(image_nodes(cohort)):
         from .explain.gallery import build_gallery, report_items
 
-        node_level = {"bundle_sha256": this, "model": name, **node_auc(image, cohort, seed=seed)}
+        node_level = {"bundle_sha256": this, "model": "us_image", **node_auc(image, cohort, seed=seed)}
         detection = detection_scores(image, cohort)
         if detection is not None:
             node_level["detection"] = detection

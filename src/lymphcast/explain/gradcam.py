@@ -64,6 +64,16 @@ def view_heatmaps(net, pixels: np.ndarray, extra: np.ndarray,
     return out
 
 
+def node_positions(ids_read, node_ids, cohort: Cohort, media: str, short: str) -> dict[str, int]:
+    """Row of each requested node among the node inputs read (`ids_read`); a node without its media is an error."""
+    position = {node: i for i, node in enumerate(ids_read)}
+    missing = [n for n in node_ids if n not in position]
+    if missing:
+        raise LymphCastError(f"{len(missing)} node(s) have no {media} in cohort '{cohort.meta.name}' "
+                             f"(first: {missing[0]}); Grad-CAM needs the node's {short}")
+    return position
+
+
 def node_heatmaps(model, cohort: Cohort, node_ids) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """Grad-CAM of the fitted ultrasound-image model for `node_ids` of `cohort`: node_id → one
     (B-mode region uint8 S x S, heat float32 S x S in 0..1) per view, S the model's region size."""
@@ -72,11 +82,7 @@ def node_heatmaps(model, cohort: Cohort, node_ids) -> dict[str, list[tuple[np.nd
         return {}
     nodes = image_nodes(cohort)
     regions = model._regions(cohort.subset(nodes.loc[nodes["node_id"].isin(node_ids), "patient_id"].unique()))
-    position = {node: i for i, node in enumerate(regions.node_ids)}
-    missing = [n for n in node_ids if n not in position]
-    if missing:
-        raise LymphCastError(f"{len(missing)} node(s) have no ultrasound image in cohort '{cohort.meta.name}' "
-                             f"(first: {missing[0]}); Grad-CAM needs the node's image")
+    position = node_positions(regions.node_ids, node_ids, cohort, "ultrasound image", "image")
     net = model.network()
     return {n: view_heatmaps(net, regions.pixels[position[n]], regions.extra[position[n]],
                              regions.present[position[n]]) for n in node_ids}

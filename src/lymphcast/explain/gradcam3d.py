@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cohort import Cohort, LymphCastError
-from .gradcam import PANEL_PX, _unit_range, overlay
+from ..cohort import Cohort
+from .gradcam import PANEL_PX, _unit_range, node_positions, overlay
 
 PLANES = ("axial", "coronal", "sagittal")
 WINDOW = (-160.0, 240.0)  # HU shown as grey (neck soft tissue)
@@ -51,11 +51,7 @@ def node_cubes(model, cohort: Cohort, node_ids) -> dict[str, tuple[np.ndarray, n
         return {}
     nodes = ct_nodes(cohort)
     crops = model.crops(cohort.subset(nodes.loc[nodes["node_id"].isin(node_ids), "patient_id"].unique()))
-    position = {node: i for i, node in enumerate(crops.node_ids)}
-    missing = [n for n in node_ids if n not in position]
-    if missing:
-        raise LymphCastError(f"{len(missing)} node(s) have no CT study in cohort '{cohort.meta.name}' "
-                             f"(first: {missing[0]}); Grad-CAM needs the node's CT")
+    position = node_positions(crops.node_ids, node_ids, cohort, "CT study", "CT")
     net = model.network()
     out = {}
     for n in node_ids:
