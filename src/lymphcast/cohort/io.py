@@ -13,7 +13,7 @@ import yaml
 
 from .cohort import Cohort
 from .errors import CohortError, LymphCastError
-from .schema import OPTIONAL_PATIENT_LABELS
+from .schema import CYTOLOGY_FIELDS, OPTIONAL_PATIENT_LABELS
 from .tables import RawTable
 from .validate import check_cohort
 from .values import LABEL_SPEC, convert_column
@@ -34,7 +34,7 @@ def read_cohort(root: str | Path) -> Cohort:
     labels = {name: LABEL_SPEC for name in ("n1b", *OPTIONAL_PATIENT_LABELS)}
     patients = _frame(checked.patients, {**checked.fields, **labels})
     nodes = _frame(checked.nodes, {**checked.meta.node_fields, "metastatic": LABEL_SPEC})
-    cytology = _frame(checked.cytology, {})
+    cytology = _frame(checked.cytology, CYTOLOGY_FIELDS)
     for frame in (patients, nodes, cytology):
         for col in ("patient_id", "node_id", "image_id", "centre", "side", "level"):
             if col in frame:

@@ -6,7 +6,8 @@ A cohort is one folder:
     nodes.csv       one row per lateral (or central) neck lymph node: node_id, patient_id, side, level, metastatic,
                     plus media references in columns ending with `_file` (paths relative to the folder;
                     several files separated by ';') and node fields declared in cohort.yaml
-    cytology.csv    one row per cytology image of the primary tumour: image_id, patient_id, image_file
+    cytology.csv    one row per cytology image of the primary tumour: image_id, patient_id, image_file, and
+                    optionally kind (slide/field), microns_per_pixel and stain (CYTOLOGY_FIELDS)
     media/          the images, clips and volumes the tables point to
     truth/          synthetic cohorts only: the generator's exact risks; no model reads it
 """
@@ -25,6 +26,15 @@ PATIENT_COLUMNS = ("patient_id", "centre", "n1b")
 OPTIONAL_PATIENT_LABELS = ("lateral_left", "lateral_right")
 NODE_COLUMNS = ("node_id", "patient_id", "side", "level", "metastatic")
 CYTOLOGY_COLUMNS = ("image_id", "patient_id", "image_file")
+# Optional cytology.csv columns: what the file is, its pixel size when the file does not carry one (a camera's PNG;
+# a slide's TIFF states its own) and the stain (the model normalises colour whatever it is).
+CYTOLOGY_FIELDS = {
+    "kind": FieldSpec(type="category", description="a whole slide (scanned) or a field photographed at the "
+                      "microscope", values=("slide", "field")),
+    "microns_per_pixel": FieldSpec(type="number", description="pixel size of the image at full resolution",
+                                   unit="um", min=0.05, max=20.0),
+    "stain": FieldSpec(type="category", description="stain of the smear", values=("Pap", "Diff-Quik", "other")),
+}
 SIDES = ("left", "right")
 LEVELS = ("II", "III", "IV", "V", "VI")
 LATERAL_LEVELS = ("II", "III", "IV", "V")

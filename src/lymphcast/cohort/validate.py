@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from .errors import Problem
 from .fields import FieldSpec, resolve_fields
-from .schema import (CYTOLOGY_COLUMNS, LATERAL_LEVELS, LEVELS, MEDIA_SUFFIX, NODE_COLUMNS,
+from .schema import (CYTOLOGY_COLUMNS, CYTOLOGY_FIELDS, LATERAL_LEVELS, LEVELS, MEDIA_SUFFIX, NODE_COLUMNS,
                      OPTIONAL_PATIENT_LABELS, PATIENT_COLUMNS, SIDES, CohortMeta)
 from .tables import RawTable, read_raw_table
 from .values import cell_problem, did_you_mean, label_problem
@@ -186,8 +186,10 @@ def check_cohort(root: Path) -> Checked:
         negative = {p for p, y in zip(patients.column("patient_id"), patients.column("n1b")) if y == "0"}
     if nodes is not None:
         _check_nodes(root, nodes, meta, ids, negative, problems)
-    if cytology is not None and _check_header(cytology, CYTOLOGY_COLUMNS, set(CYTOLOGY_COLUMNS), problems):
+    if cytology is not None and _check_header(cytology, CYTOLOGY_COLUMNS,
+                                              set(CYTOLOGY_COLUMNS) | set(CYTOLOGY_FIELDS), problems):
         _check_ids(cytology, "image_id", problems)
+        _check_cells(cytology, CYTOLOGY_FIELDS, problems)
         _check_parents(cytology, ids, problems)
         _check_media(root, cytology, problems)
     return Checked(meta, fields, patients, nodes, cytology, problems)
