@@ -14,6 +14,7 @@ from .predictions import read_predictions
 from .provenance import file_sha256
 
 CT_FOLDER = "ct_gallery"  # report folder of the CT Grad-CAM pictures
+CYTOLOGY_FOLDER = "cytology_gallery"  # report folder of the cytology attention maps
 MISSING_HANDLING = ("No patient is dropped for a missing predictor: the clinical model imputes the training "
                     "median (numbers) or most frequent value (binary, category) and adds a missing-value "
                     "indicator wherever training data had missing values.")
@@ -109,10 +110,20 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
         raise LymphCastError(f"the predictions were made by model {made_by[:12]}, not by the bundle '{bundle_dir}' "
                              f"({this[:12]}); pass the bundle that made them")
     video, image, ct = (bundle.models.get(n) for n in ("us_video", "us_image", "ct"))
+    cytology = bundle.models.get("cytology")
+    sections: dict = {}
+    if cytology is not None:
+        from .explain.gallery import report_items
+        from .explain.mil_attention import build_cytology_gallery
+
+        sections["cytology_gallery"] = report_items(
+            build_cytology_gallery(cytology, cohort, predictions, bundle.threshold, staging, folder=CYTOLOGY_FOLDER),
+            staging)
     if image is None and video is None and ct is None:
+        if cytology is not None:
+            return sections
         return {"node_level": {"bundle_sha256": this, "note": f"the model bundle ({', '.join(bundle.modalities)}) "
                                "has no node-level image model: no node metrics and no Grad-CAM gallery"}}
-    sections: dict = {}
     if image is not None and len(image_nodes(cohort)):
         from .explain.gallery import build_gallery, report_items
 
@@ -149,7 +160,7 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
 
 def _publish_gallery(staging: Path, report_dir: Path) -> None:
     """Replace report_dir/gallery and report_dir/clips with the staged ones (after the report was written)."""
-    for folder in ("gallery", "clips", CT_FOLDER):
+    for folder in ("gallery", "clips", CT_FOLDER, CYTOLOGY_FOLDER):
         target = report_dir / folder
         if target.is_dir():
             shutil.rmtree(target)

@@ -148,7 +148,8 @@ def _with_ci(row: dict, key: str, digits: int = 3) -> str:
 
 
 def render_html(metrics: dict, figures: dict, title: str, gallery: list[dict] | None = None,
-                clips: list[dict] | None = None, ct_gallery: list[dict] | None = None) -> str:
+                clips: list[dict] | None = None, ct_gallery: list[dict] | None = None,
+                cytology_gallery: list[dict] | None = None) -> str:
     from jinja2 import Environment, StrictUndefined
 
     env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -157,7 +158,7 @@ def render_html(metrics: dict, figures: dict, title: str, gallery: list[dict] | 
     template = env.from_string((files(__package__) / "templates" / "report.html.j2").read_text("utf-8"))
     return template.render(m=metrics, figures=figures, title=title, provenance=_flatten(metrics["provenance"]),
                            clinical_range=CLINICAL_RANGE, gallery=gallery or [], clips=clips or [],
-                           ct_gallery=ct_gallery or [])
+                           ct_gallery=ct_gallery or [], cytology_gallery=cytology_gallery or [])
 
 
 def _write_atomically(out_dir: Path, contents: dict[str, str]) -> None:
@@ -183,7 +184,8 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, *, title: str, proven
                  seed: int = 0, n_boot: int = 1000, missing_data: dict[str, float] | None = None,
                  missing_data_handling: str = "", node_level: dict | None = None,
                  gallery: list[dict] | None = None, clips: list[dict] | None = None,
-                 ct_node_level: dict | None = None, ct_gallery: list[dict] | None = None) -> dict:
+                 ct_node_level: dict | None = None, ct_gallery: list[dict] | None = None,
+                 cytology_gallery: list[dict] | None = None) -> dict:
     """Evaluate patient-level predictions and write out_dir/report.html and out_dir/metrics.json.
 
     `frame` needs patient_id, probability, label (0/1, blank = unknown) and centre. Returns the metrics
@@ -191,7 +193,8 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, *, title: str, proven
     missing-data section. `node_level` (node AUC, detection; from a node-level model) goes to metrics.json and a
     report section; `gallery` (dicts with category, patient_id, probability, label, node_id, node_probability,
     png and image_base64) fills the Grad-CAM gallery; `clips` (the same plus key_frames) the cine-clip panel;
-    `ct_node_level` and `ct_gallery` the CT model's node AUC and 3D Grad-CAM panel. Nothing is written unless the
+    `ct_node_level` and `ct_gallery` the CT model's node AUC and 3D Grad-CAM panel; `cytology_gallery` (category,
+    patient_id, probability, label, image_id, tiles, png, image_base64) the cytology attention maps. Nothing is written unless the
     whole evaluation succeeds.
     """
     group_columns = list(group_columns)
@@ -209,7 +212,7 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, *, title: str, proven
     metrics["provenance"] = {"lymphcast_version": __version__, **provenance, "seed": seed}
     metrics = _jsonable(metrics)
     figures = _figures(data, metrics, oracle_column, seed, n_boot)
-    html = render_html(metrics, figures, title, gallery, clips, ct_gallery)
+    html = render_html(metrics, figures, title, gallery, clips, ct_gallery, cytology_gallery)
     _write_atomically(Path(out_dir), {"metrics.json": json.dumps(metrics, indent=2, allow_nan=False),
                                       "report.html": html})
     # Counts only: patient ids never go to logs.

@@ -18,10 +18,12 @@ def available() -> dict[str, type[ModalityModel]]:
     """Modalities that have a model in this version (imported here: keeps `import lymphcast` light)."""
     from .clinical import ClinicalModel
     from .ct import CtModel
+    from .cytology import CytologyModel
     from .us_image import UsImageModel
     from .us_video import UsVideoModel
 
-    return {"clinical": ClinicalModel, "us_image": UsImageModel, "us_video": UsVideoModel, "ct": CtModel}
+    return {"clinical": ClinicalModel, "us_image": UsImageModel, "us_video": UsVideoModel, "ct": CtModel,
+            "cytology": CytologyModel}
 
 
 def model_class(name: str) -> type[ModalityModel]:

@@ -1,0 +1,236 @@
+"""The cytology model: P(N1b) per patient from the fine-needle aspiration cytology of the primary tumour.
+
+fit: each labelled patient's bag of tiles (cytology_bags: the slide, else the photographed fields, tiled at
+`mpp` with background skipped) → a Macenko stain reference fitted on the training patients' tiles, every
+image normalised to it (cytology_stain) → a patient-level split into training and validation (stratified by
+N1b) → MilNet (nets.mil_net: tile encoder + gated attention) trained from scratch on random sub-bags of
+`bag_size` tiles per patient with stain jitter, focus and orientation augmentation (nets.stain_augment; class
+weights, early stopping on validation loss over whole bags, checkpoint/resume) → Platt recalibration of the
+bag logits on the validation patients, whose probabilities are kept in `validation_proba_`.
+Patients without a cytology image get NaN (fusion masks them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from ..cohort import Cohort, LymphCastError
+from .base import ModalityModel, probability_series
+from .cytology_bags import Bags, covered, normalise_bags, read_bags
+from .node_model import load_weights
+from .node_training import split_patients
+
+EVAL_CHUNK = 4  # patients per forward pass when scoring whole bags (a bag may hold 1,000 tiles)
+
+
+class CytologyModel(ModalityModel):
+    """Patient-level cytology model (attention-based multiple-instance learning).
+
+    tile_px/mpp: tile side in pixels and the magnification tiles are read at (µm per pixel; 32 px at 1 µm is a
+    few cells); min_tissue: share of a tile that must hold stain (low: one dispersed cell fills a sixth of a
+    32 µm tile, and dispersed cells are a sign the model must see); max_tiles: tiles kept per patient (a seeded
+    random subset beyond that); bag_size: tiles drawn per patient and training step; epochs/batch_size
+    (patients per step)/lr/patience/val_fraction: training; stain_norm: map every image onto the training
+    stains (Macenko) first; channels/dim: encoder widths and embedding size; weights: optional local file of
+    MilNet weights to start from (nothing is ever downloaded); checkpoint: file to checkpoint and resume.
+    """
+
+    name = "cytology"
+    level = "patient"
+    oof = "validation"
+
+    def __init__(self, *, seed: int = 0, tile_px: int = 32, mpp: float = 1.0, min_tissue: float = 0.05,
+                 max_tiles: int = 1024, bag_size: int = 64, epochs: int = 30, batch_size: int = 8,
+                 lr: float = 1e-3, patience: int = 8, val_fraction: float = 0.25, stain_norm: bool = True,
+                 channels: tuple = (16, 32, 64), dim: int = 64, weights: str | None = None,
+                 checkpoint: str | None = None, progress: bool = True):
+        self.seed = seed
+        self.tile_px = tile_px
+        self.mpp = mpp
+        self.min_tissue = min_tissue
+        self.max_tiles = max_tiles
+        self.bag_size = bag_size
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.stain_norm = stain_norm
+        self.channels = channels
+        self.dim = dim
+        self.weights = weights
+        self.checkpoint = checkpoint
+        self.progress = progress
+
+    # --- data -----------------------------------------------------------------------------------
+    def bags(self, cohort: Cohort) -> Bags:
+        """The cohort's tile bags, normalised to the fitted stain reference (when the model uses one)."""
+        raw = read_bags(cohort, tile_px=self.tile_px, mpp=self.mpp, max_tiles=self.max_tiles,
+                        min_tissue=self.min_tissue, seed=self.seed, progress=self.progress)
+        reference = getattr(self, "stain_reference_", None)
+        return normalise_bags(raw, reference) if reference is not None and len(raw) else raw
+
+    # --- training -------------------------------------------------------------------------------
+    def fit(self, cohort: Cohort) -> "CytologyModel":
+        from ..nets.training import TrainSettings, fit_binary
+        from .cytology_stain import fit_reference
+
+        data = cohort.labelled()
+        data = data.subset(covered(data))
+        labels = data.labels().astype(int)
+        if min(int(labels.sum()), int((labels == 0).sum())) < 4:
+            raise LymphCastError(f"cohort '{data.meta.name}' has {int(labels.sum())} patients with and "
+                                 f"{int((labels == 0).sum())} without N1b among those with cytology images "
+                                 f"(cytology.csv); the cytology model needs at least 4 of each")
+        raw = read_bags(data, tile_px=self.tile_px, mpp=self.mpp, max_tiles=self.max_tiles,
+                        min_tissue=self.min_tissue, seed=self.seed, progress=self.progress)
+        data = data.subset(raw.patient_ids)  # a patient whose images hold no tissue teaches nothing
+        train_p, val_p = split_patients(data, self.val_fraction, self.seed)
+        in_train = raw.patient_ids.isin(train_p)
+        if self.stain_norm:
+            train_tiles = np.isin(raw.owner, np.flatnonzero(in_train))
+            self.stain_reference_ = fit_reference(raw.tiles[train_tiles], self.seed)
+            bags = normalise_bags(raw, self.stain_reference_)
+        else:
+            self.stain_reference_, bags = None, raw
+        y = data.labels().astype(int).reindex(bags.patient_ids).to_numpy()
+        train_idx, val_idx = np.flatnonzero(in_train), np.flatnonzero(~in_train)
+        net = self._new_net()
+        settings = TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                                 patience=self.patience, seed=self.seed)
+        result = fit_binary(net, _forward(bags, self._basis(), self.bag_size, self.seed), y, train_idx, val_idx,
+                            settings, checkpoint=Path(self.checkpoint) if self.checkpoint else None,
+                            config={"model": self.get_params(), "patients": sorted(map(str, bags.patient_ids))},
+                            progress=self.progress, describe="training the cytology MIL network")
+        self.state_dict_ = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        self._net = net
+        self.history_, self.best_epoch_ = result.history, result.best_epoch
+        raw_logits = self._logits(bags)
+        self.calibration_ = LogisticRegression(C=1e4, max_iter=1000).fit(raw_logits[val_idx, None], y[val_idx])
+        val_ids = bags.patient_ids[val_idx]
+        self.validation_proba_ = probability_series(self._calibrated(raw_logits[val_idx]), val_ids)
+        self.training_summary_ = {"patients_train": len(train_idx), "patients_validation": len(val_idx),
+                                  "events_train": int(y[train_idx].sum()), "tiles": len(bags.tiles),
+                                  "median_tiles_per_patient": float(np.median([len(m) for m in bags.members()])),
+                                  "images_not_normalised": int((~bags.normalised).sum()) if self.stain_norm else None,
+                                  "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+                                  "resumed_from": result.resumed_from}
+        return self
+
+    # --- network --------------------------------------------------------------------------------
+    def _new_net(self):
+        import torch
+
+        from ..nets.mil_net import MilNet
+
+        torch.manual_seed(self.seed)
+        net = MilNet(channels=tuple(self.channels), dim=self.dim)
+        if self.weights:
+            load_weights(net, self.weights, f"MilNet weights for channels {tuple(self.channels)} and dim {self.dim}")
+        return net
+
+    def _basis(self):
+        from ..nets.stain_augment import stain_basis
+
+        ref = self.stain_reference_
+        return stain_basis(ref["he"] if ref is not None else np.array([[0.65, 0.07], [0.70, 0.99], [0.29, 0.11]]))
+
+    def network(self):
+        self.check_fitted()
+        if getattr(self, "_net", None) is None:
+            net = self._new_net()
+            net.load_state_dict(self.state_dict_)
+            self._net = net
+        self._net.eval()
+        return self._net
+
+    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
+        return self.calibration_.predict_proba(raw[:, None])[:, 1] if len(raw) else raw
+
+    def attend(self, bags: Bags) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Bag logits (one per patient of `bags`) and each patient's tile attention (in bags.members() order)."""
+        import torch
+
+        net, members = self.network(), bags.members()
+        logits, attention = [], []
+        with torch.no_grad():
+            for start in range(0, len(members), EVAL_CHUNK):
+                part = members[start:start + EVAL_CHUNK]
+                x, mask = _padded(bags.tiles, part)
+                out, att = net.attend(x, mask)
+                logits.append(out.numpy())
+                attention += [a[:len(rows)].numpy() for a, rows in zip(att, part)]
+        return (np.concatenate(logits).astype(float) if logits else np.zeros(0)), attention
+
+    def _logits(self, bags: Bags) -> np.ndarray:
+        return self.attend(bags)[0]
+
+    # --- prediction -----------------------------------------------------------------------------
+    def predict_proba(self, cohort: Cohort) -> pd.Series:
+        self.check_fitted()
+        ids = cohort.patients["patient_id"]
+        out = probability_series(np.nan, ids)
+        bags = self.bags(cohort)
+        if len(bags):
+            out.loc[bags.patient_ids] = self._calibrated(self._logits(bags))
+        return out
+
+    def figures(self) -> dict:
+        from .us_image_figures import training_curve
+
+        return {"training": training_curve(self.history_, self.best_epoch_)} if self.is_fitted else {}
+
+    def __getstate__(self):
+        state = dict(vars(self))
+        state.pop("_net", None)  # rebuilt from state_dict_ on first use
+        return state
+
+
+def _padded(tiles: np.ndarray, groups: list[np.ndarray]):
+    """Tiles of several patients as one padded batch: (B, K, 3, s, s) optical density and a (B, K) mask."""
+    import torch
+
+    from ..nets.mil_net import prepare_tiles
+
+    k = max(1, max((len(g) for g in groups), default=1))
+    s = tiles.shape[1]
+    batch = np.full((len(groups), k, s, s, 3), 255, np.uint8)
+    mask = np.zeros((len(groups), k), bool)
+    for i, rows in enumerate(groups):
+        batch[i, :len(rows)] = tiles[rows]
+        mask[i, :len(rows)] = True
+    return prepare_tiles(torch.from_numpy(batch)), torch.from_numpy(mask)
+
+
+def _forward(bags: Bags, basis, bag_size: int, seed: int):
+    """The training loop's forward over patient rows: a random sub-bag of `bag_size` tiles per patient, augmented,
+    when training; whole bags (in chunks) when validating."""
+    import torch
+
+    from ..nets.stain_augment import augment_bags
+
+    members = bags.members()
+
+    def forward(net, idx, train, gen):
+        if not train:
+            outs = []
+            for start in range(0, len(idx), EVAL_CHUNK):
+                x, mask = _padded(bags.tiles, [members[i] for i in idx[start:start + EVAL_CHUNK]])
+                outs.append(net(x, mask))
+            return torch.cat(outs)
+        groups = []
+        for i in idx:
+            rows = members[i]
+            # without replacement where the bag is large enough; a small bag is drawn with replacement, so no
+            # padding tile ever enters batch normalisation's training statistics
+            pick = torch.randperm(len(rows), generator=gen)[:bag_size] if len(rows) >= bag_size else \
+                torch.randint(0, len(rows), (bag_size,), generator=gen)
+            groups.append(rows[pick.numpy()])
+        x, mask = _padded(bags.tiles, groups)
+        return net(augment_bags(x, basis, gen), mask)
+
+    return forward

@@ -1,0 +1,90 @@
+"""CytologyModel on planted-signal cohorts of real PNG files: it finds the planted cell kind, patients without
+images get no opinion, another lab's stain is normalised away, the model pickles, attention pictures are drawn."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from lymphcast.cohort import read_cohort
+from lymphcast.modalities.cytology import CytologyModel
+from lymphcast.modalities.cytology_bags import cytology_images
+
+from .cytology_cohorts import write_planted_cohort
+
+SMALL = {"epochs": 12, "channels": (8, 16), "dim": 16, "bag_size": 12, "batch_size": 6, "lr": 3e-3,
+         "patience": 12, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def cohorts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cyto")
+    train = read_cohort(write_planted_cohort(root / "train", n=48, seed=0))
+    test = read_cohort(write_planted_cohort(root / "test", n=24, seed=1, centres=("A", "B")))
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def fitted(cohorts):
+    return CytologyModel(seed=0, **SMALL).fit(cohorts[0])
+
+
+def test_finds_the_planted_cell_kind_even_in_another_labs_stain(fitted, cohorts):
+    test = cohorts[1]
+    p = fitted.predict_proba(test)
+    y = test.labels().astype(int)
+    assert p.between(0, 1).all()
+    assert roc_auc_score(y, p.loc[y.index]) > 0.85
+    other = test.patients.loc[test.patients["centre"] == "B", "patient_id"]
+    assert roc_auc_score(y.loc[other], p.loc[other]) > 0.8
+
+
+def test_validation_patients_and_summary(fitted, cohorts):
+    summary = fitted.training_summary_
+    assert summary["patients_train"] + summary["patients_validation"] == 48
+    assert len(fitted.validation_proba_) == summary["patients_validation"]
+    assert summary["median_tiles_per_patient"] >= 10  # a 128 µm field at 1 µm/px in 32 px tiles: up to 16
+    assert fitted.stain_reference_["he"].shape == (3, 2)
+
+
+def test_patients_without_images_get_nan(fitted, cohorts, tmp_path):
+    test = cohorts[1]
+    table = pd.read_csv(test.root / "cytology.csv", dtype=str)
+    dropped = table["patient_id"].iloc[:3].tolist()
+    table[~table["patient_id"].isin(dropped)].to_csv(test.root / "cytology.csv", index=False)
+    try:
+        p = fitted.predict_proba(read_cohort(test.root))
+    finally:
+        table.to_csv(test.root / "cytology.csv", index=False)
+    assert p.loc[dropped].isna().all() and p.drop(dropped).notna().all()
+
+
+def test_slides_are_preferred_to_fields(cohorts):
+    test = cohorts[1]
+    cyto = test.cytology.copy()
+    extra = cyto.iloc[:1].assign(image_id="x-S", image_file="media/cytology/slide.tif", kind="slide")
+    images = cytology_images(replace(test, cytology=pd.concat([cyto, extra])))
+    first = extra["patient_id"].iat[0]
+    assert images.loc[images["patient_id"] == first, "kind"].tolist() == ["slide"]
+    assert (images["patient_id"] != first).sum() == len(cyto) - 1
+
+
+def test_pickles_and_scores_the_same(fitted, cohorts):
+    again = pickle.loads(pickle.dumps(fitted))
+    test = cohorts[1]
+    np.testing.assert_allclose(again.predict_proba(test), fitted.predict_proba(test), atol=1e-6)
+
+
+def test_attention_pictures(fitted, cohorts, tmp_path):
+    from lymphcast.explain.mil_attention import build_cytology_gallery
+
+    test = cohorts[1]
+    predictions = fitted.predict_proba(test).rename("probability").reset_index()
+    entries = build_cytology_gallery(fitted, test, predictions, 0.5, tmp_path, per_category=1)
+    assert entries and all((tmp_path / e.png).is_file() for e in entries)
+    assert {e.category for e in entries} <= {"true positive", "true negative", "false positive", "false negative"}
