@@ -69,8 +69,12 @@ def _acquisition(rng: np.random.Generator, index: int, extra: np.random.Generato
           "noise_hu": u(6, 16, 1), "contrast_delay_s": u(25, 40, 1), "hu_offset": u(-20, 20, 1),
           # dual-energy scanners at centres B, C, D only, so an external centre (A or E+) lacks iodine maps
           "dual_energy": index in (1, 2, 3), "pixel_spacing_mm": round(float(extra.uniform(0.7, 0.9)), 3)}
-    cytology = {"stain": str(rng.choice(["Pap", "Diff-Quik"])),
-                "preparation": str(rng.choice(["ThinPrep", "SurePath"])), "hue_shift": u(-0.08, 0.08, 3), "intensity": u(0.8, 1.2, 3)}
+    rng.choice(2), rng.choice(2)  # stain and preparation used to be drawn here: kept, so later draws stay the same
+    # Centre A's lab air-dries conventional smears and stains Diff-Quik, the others fix liquid-based preparations
+    # in alcohol for Papanicolaou (CLINICAL_FACTS: staining differs between labs), so one centre tests stain transfer.
+    cytology = {"stain": "Diff-Quik" if index == 0 else "Pap",
+                "preparation": "conventional smear" if index == 0 else ("ThinPrep", "SurePath")[index % 2],
+                "hue_shift": u(-0.08, 0.08, 3), "intensity": u(0.8, 1.2, 3)}
     return {"us": us, "ct": ct, "cytology": cytology}
 
 

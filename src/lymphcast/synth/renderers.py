@@ -12,17 +12,19 @@ from ..cohort import LymphCastError
 from ..cohort.values import did_you_mean
 from ..modalities.registry import KNOWN
 from .ct_renderer import CT
+from .cyto_renderer import CYTOLOGY
 from .render_base import Renderer
 from .render_clinical import CLINICAL
 from .us_cine import US_VIDEO
 from .us_renderer import US_IMAGE
 
 _RENDERERS: dict[str, Renderer] = {CLINICAL.name: CLINICAL, US_IMAGE.name: US_IMAGE, US_VIDEO.name: US_VIDEO,
-                                   CT.name: CT}
+                                   CT.name: CT, CYTOLOGY.name: CYTOLOGY}
 # Rendered only when asked for by name: cine clips cost about 10 minutes and 1.9 GB per 1,000 patients on 2 cores,
 # CT studies (one DICOM file per slice) about 0.3-0.5 s and 3-4 MB per patient, too much for a default run that
-# most users want for images and tables.
-ON_REQUEST = frozenset({"us_video", "ct"})
+# most users want for images and tables; cytology (a 2048 x 2048 pyramidal slide and two field PNGs) about
+# 0.6-0.7 s and 2-2.6 MB per patient.
+ON_REQUEST = frozenset({"us_video", "ct", "cytology"})
 
 
 def register_renderer(renderer: Renderer, *, replace: bool = False) -> None:
