@@ -38,3 +38,16 @@ def synth_ct_cohort_dir(tmp_path_factory):
 
     return generate_cohort(tmp_path_factory.mktemp("synth_ct") / "cohort", patients=40, centres=4, seed=19,
                            modalities=["clinical", "ct"], progress=False)
+
+
+@pytest.fixture(scope="session")
+def synth_cytology_cohort_dir(tmp_path_factory):
+    """A small 4-centre cohort with a cytology slide and two fields per patient; slides of 512 px (256 µm) instead
+    of 2,048 keep it to a few seconds."""
+    from unittest import mock
+
+    from lymphcast.synth import cyto_renderer, generate_cohort
+
+    with mock.patch.object(cyto_renderer, "SLIDE_PX", 512):
+        return generate_cohort(tmp_path_factory.mktemp("synth_cyto") / "cohort", patients=40, centres=4, seed=23,
+                               modalities=["clinical", "cytology"], progress=False)

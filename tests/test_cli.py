@@ -171,3 +171,29 @@ def test_ct_series_lists_what_the_model_reads_and_explains_a_study_it_cannot_use
     (only_localizer / "notes.txt").write_text("not DICOM")
     result = run("ct-series", only_localizer)
     _assert_clean_failure(result, "no series fits the model", "localizer")
+
+
+def test_cytology_train_predict_evaluate_with_attention_maps(synth_cytology_cohort_dir, tmp_path):
+    cohort = synth_cytology_cohort_dir
+    assert run("validate", cohort).exit_code == 0
+    result = run("train", cohort, "--out", tmp_path / "model", "--centres", "A,B,C", "--modalities", "cytology",
+                 "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    result = run("predict", tmp_path / "model", cohort, "--out", tmp_path / "pred.csv", "--centres", "D")
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "pred.csv", comment="#")["probability"].between(0, 1).all()
+    result = run("evaluate", tmp_path / "pred.csv", cohort, "--out", tmp_path / "report", "--model", tmp_path / "model")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["oracle_column"].endswith("risk_cytology")
+    assert "Cytology: attention over the smear" in (tmp_path / "report" / "report.html").read_text()
+    assert list((tmp_path / "report" / "cytology_gallery").glob("*.png"))
+    # a slide cut short is named, not a traceback, and no bundle is left behind
+    slide = next((cohort / "media" / "cytology").glob("*/slide.tif"))
+    broken = tmp_path / "broken"
+    shutil.copytree(cohort, broken)
+    target = broken / slide.relative_to(cohort)
+    target.write_bytes(slide.read_bytes()[: slide.stat().st_size // 3])
+    result = run("train", broken, "--out", tmp_path / "m2", "--modalities", "cytology", "--epochs", "1")
+    _assert_clean_failure(result, "slide.tif")
+    assert not (tmp_path / "m2").exists()

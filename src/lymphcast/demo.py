@@ -14,17 +14,17 @@ from .cohort import LymphCastError
 
 TRAIN_CENTRES = ("A", "B", "C")
 TEST_CENTRE = "D"
-MODALITIES = ["clinical", "us_image", "us_video", "ct"]  # each trained and validated on its own until fusion lands
+MODALITIES = ["clinical", "us_image", "us_video", "ct", "cytology"]  # each trained and validated on its own until fusion lands
 # Short training keeps the demo within 10 minutes on 2 cores; cine clips and CT, the slowest to render and to
 # learn from, are recorded for a share of the patients only (as in a clinic, where not every node gets a sweep and
-# not every patient a CT).
+# not every patient a CT); so is cytology (a scanned slide per patient: half a second each to draw).
 DEMO_OPTIONS = {"us_image": {"epochs": 10, "detector_epochs": 8}, "us_video": {"epochs": 6, "head_epochs": 15},
-                "ct": {"epochs": 8}}
-DEMO_COVERAGE = {"us_video": 0.15, "ct": 0.2}
+                "ct": {"epochs": 8}, "cytology": {"epochs": 8}}
+DEMO_COVERAGE = {"us_video": 0.15, "ct": 0.2, "cytology": 0.2}
 TITLES = {"clinical": "clinical model", "us_image": "ultrasound-image model", "us_video": "ultrasound cine-clip model",
-          "ct": "contrast-CT model"}
+          "ct": "contrast-CT model", "cytology": "cytology model"}
 ORACLE_NAMES = {"clinical": "exact clinical risk", "us_image": "exact ultrasound risk",
-                "us_video": "exact ultrasound risk", "ct": "exact CT risk"}
+                "us_video": "exact ultrasound risk", "ct": "exact CT risk", "cytology": "exact cytology risk"}
 
 
 def run_demo(out: Path, *, patients: int = 800, seed: int = 0, console: Console | None = None) -> dict:
@@ -41,7 +41,8 @@ def run_demo(out: Path, *, patients: int = 800, seed: int = 0, console: Console 
     out.mkdir(parents=True)
     (out / ".lymphcast-demo").touch()
 
-    console.rule("synthesize a 4-centre cohort (clinical data, ultrasound images; cine clips and CT for some patients)")
+    console.rule("synthesize a 4-centre cohort (clinical data, ultrasound images; cine clips, CT and cytology for "
+                 "some patients)")
     cohort_dir = generate_cohort(out / "cohort", patients=patients, centres=4, seed=seed, modalities=MODALITIES,
                                  coverage=DEMO_COVERAGE)
     console.print(f"cohort written in {time.perf_counter() - started:.0f} s")

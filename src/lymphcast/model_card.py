@@ -26,6 +26,11 @@ MODALITY_LIMITS = {
           "with `lymphcast ct-series STUDY`), and the iodine map only from a dual-energy study in the same frame "
           "of reference; each node must be given by its centre in patient coordinates (mm); not meant for "
           "unenhanced CT; slices thicker than 5 mm blur nodes under 5 mm.",
+    "cytology": "- Cytology: fine-needle aspiration of the primary tumour, one scanned slide (tiled TIFF, or a vendor "
+                "format through OpenSlide) or photographed fields per patient with their pixel size; tiles are read at "
+                "the model's magnification and mapped onto the training labs' stains (Macenko), which cannot repair "
+                "a smear that is mostly blood, air-drying artefact or out of focus; attention maps show where the "
+                "model looked, not which cells are malignant.",
 }
 
 

@@ -117,6 +117,7 @@ class CytologyModel(ModalityModel):
                                   "events_train": int(y[train_idx].sum()), "tiles": len(bags.tiles),
                                   "median_tiles_per_patient": float(np.median([len(m) for m in bags.members()])),
                                   "images_not_normalised": int((~bags.normalised).sum()) if self.stain_norm else None,
+                                  "stain_reference_fitted": bool(self.stain_reference_["fitted"]) if self.stain_norm else None,
                                   "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
                                   "resumed_from": result.resumed_from}
         return self

@@ -22,14 +22,23 @@ def _mosaic(tiles: np.ndarray) -> np.ndarray:
 
 
 def fit_reference(tiles: np.ndarray, seed: int = 0) -> dict:
-    """Reference stain vectors (3, 2) and maximal amounts (2,) from a sample of training tiles."""
+    """Reference stain vectors (3, 2) and maximal amounts (2,) from a sample of training tiles ("fitted": False
+    when they hold too little stain to estimate them, and torchstain's default reference is used)."""
     from torchstain.numpy.normalizers import NumpyMacenkoNormalizer
 
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(tiles), size=min(MOSAIC_TILES, len(tiles)), replace=False)
     norm = NumpyMacenkoNormalizer()
-    norm.fit(_mosaic(tiles[np.sort(pick)]))
-    return {"he": np.asarray(norm.HERef, float), "max_c": np.asarray(norm.maxCRef, float)}
+    default = {"he": np.asarray(norm.HERef, float), "max_c": np.asarray(norm.maxCRef, float), "fitted": False}
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            norm.fit(_mosaic(tiles[np.sort(pick)]))
+    except (np.linalg.LinAlgError, ValueError, IndexError):
+        return default  # too little stain in the training tiles: torchstain's published reference instead
+    fitted = {"he": np.asarray(norm.HERef, float), "max_c": np.asarray(norm.maxCRef, float), "fitted": True}
+    ok = np.isfinite(fitted["he"]).all() and np.isfinite(fitted["max_c"]).all() and (fitted["max_c"] > 0).all()
+    return fitted if ok else default
 
 
 def normalise_tiles(tiles: np.ndarray, reference: dict) -> tuple[np.ndarray, bool]:

@@ -9,6 +9,9 @@ modalities never changes the patients.
 from __future__ import annotations
 
 import math
+import os
+import pickle
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Sequence
 
@@ -34,6 +37,7 @@ from .truth_readme import truth_readme
 from .writer import TableWriter
 
 GENERATOR_VERSION = "1"
+MAX_WORKERS = 8
 CHUNK_SIZE = 256
 MAX_CENTRES = 26  # centres are named A-Z
 
@@ -60,8 +64,12 @@ def _meta(name: str, profiles, renderers: list[Renderer], provenance: dict) -> C
                                   "exact risks in truth/.")
 
 
-def _write_chunk(writer: TableWriter, chunk, profiles, renderers, streams, folder: Path,
-                 coverage: dict[str, float]) -> None:
+def _render_chunk(ids: np.ndarray, profiles, priors, renderers, latent_ss, streams, folder: Path,
+                  coverage: dict[str, float]) -> list[tuple[str, pd.DataFrame]]:
+    """Simulate one chunk, write its media under `folder` and return its table rows as (file, frame) pairs in the
+    order they are appended. Runs in a worker process when chunks are rendered in parallel: everything it
+    needs comes in as arguments, and its randomness only from its own seed sequences."""
+    chunk = simulate_chunk(ids, profiles, priors, np.random.default_rng(latent_ss))
     patients, nodes, cytology, truth = patients_frame(chunk, profiles), nodes_frame(chunk), [], {}
     for renderer in renderers:
         rng = np.random.default_rng(streams[KNOWN.index(renderer.name)])
@@ -73,16 +81,29 @@ def _write_chunk(writer: TableWriter, chunk, profiles, renderers, streams, folde
         if out.cytology is not None:
             cytology.append(out.cytology)
         truth.update(out.truth)
-    writer.append("patients.csv", patients)
-    writer.append("nodes.csv", nodes)
+    tables = [("patients.csv", patients), ("nodes.csv", nodes)]
     if cytology:
-        writer.append("cytology.csv", pd.concat(cytology, ignore_index=True))
-    writer.append("truth/patients.csv", truth_patients(chunk, profiles))
-    writer.append("truth/sides.csv", truth_sides(chunk))
-    writer.append("truth/nodes.csv", truth_nodes(chunk))
-    writer.append("truth/cytology.csv", truth_cytology(chunk))
-    for name, frame in truth.items():  # a renderer's own truth (e.g. what each video frame shows)
-        writer.append(f"truth/{name}", frame)
+        tables.append(("cytology.csv", pd.concat(cytology, ignore_index=True)))
+    tables += [("truth/patients.csv", truth_patients(chunk, profiles)), ("truth/sides.csv", truth_sides(chunk)),
+               ("truth/nodes.csv", truth_nodes(chunk)), ("truth/cytology.csv", truth_cytology(chunk))]
+    # a renderer's own truth (e.g. what each video frame shows)
+    return tables + [(f"truth/{name}", frame) for name, frame in truth.items()]
+
+
+def _render_job(args) -> list[tuple[str, pd.DataFrame]]:
+    return _render_chunk(*args)
+
+
+def _workers(requested: int | None, renderers, n_chunks: int) -> int:
+    """Processes to render with: one for tables alone (a pool costs more than it saves), else up to the cores."""
+    if all(r.name == "clinical" for r in renderers) or n_chunks < 2:
+        return 1
+    try:
+        pickle.dumps(renderers)
+    except (pickle.PicklingError, AttributeError, TypeError):  # e.g. a renderer registered as a local function
+        return 1
+    wanted = requested if requested is not None else (os.cpu_count() or 1)
+    return max(1, min(wanted, n_chunks, MAX_WORKERS))
 
 
 def _write_truth_extras(folder: Path, profiles: list[CentreProfile], priors: np.ndarray, seed: int) -> None:
@@ -93,15 +114,32 @@ def _write_truth_extras(folder: Path, profiles: list[CentreProfile], priors: np.
                      draws=PRIOR_DRAWS, flip=RANDOM_FLIP), encoding="utf-8")
 
 
+@contextmanager
+def _pool(n: int):
+    """A process pool of n workers (None for n = 1). Spawned, not forked: a parent that already runs torch's
+    thread pools must not be copied mid-flight."""
+    if n <= 1:
+        with nullcontext():
+            yield None
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
+
+
 def generate_cohort(out: Path, *, patients: int, centres: int = 4, seed: int = 0,
                     modalities: Sequence[str] | None = None, progress: bool = True, overwrite: bool = False,
-                    coverage: dict[str, float] | None = None) -> Path:
+                    coverage: dict[str, float] | None = None, workers: int | None = None) -> Path:
     """Write a synthetic cohort of `patients` patients from `centres` centres to the folder `out`.
 
     `modalities`: names to render (None: every modality with a renderer except the slow ones in
     renderers.ON_REQUEST). `coverage`: {modality: share of patients that have it} for modalities only some
-    patients have (default: everyone has every modality rendered; see coverage.py). The folder appears only when generation succeeds; it passes
-    `lymphcast.cohort.read_cohort`. Returns `out`.
+    patients have (default: everyone has every modality rendered; see coverage.py). `workers`: processes that
+    render chunks of CHUNK_SIZE patients side by side (default: one per core; the output is the same for any
+    number). The folder appears only when generation succeeds; it passes `lymphcast.cohort.read_cohort`.
+    Returns `out`.
     """
     _check(patients, centres, seed)
     renderers = resolve_modalities(modalities)
@@ -118,13 +156,18 @@ def generate_cohort(out: Path, *, patients: int, centres: int = 4, seed: int = 0
         priors = centre_log_priors(profiles, np.random.default_rng(prior_ss))
         bar.update(task, description="patients")
         writer = TableWriter(folder)
+        jobs = []
         for i, chunk_ss in enumerate(chunks_ss.spawn(n_chunks)):
             latent_ss, *streams = chunk_ss.spawn(1 + len(KNOWN))
             start, stop = i * CHUNK_SIZE, min((i + 1) * CHUNK_SIZE, patients)
             ids = np.array([f"P{k:0{width}d}" for k in range(start + 1, stop + 1)])
-            chunk = simulate_chunk(ids, profiles, priors, np.random.default_rng(latent_ss))
-            _write_chunk(writer, chunk, profiles, renderers, streams, folder, coverage)
-            bar.advance(task, stop - start)
+            jobs.append((ids, profiles, priors, renderers, latent_ss, streams, folder, coverage))
+        n_workers = _workers(workers, renderers, n_chunks)
+        with _pool(n_workers) as pool:
+            for job, tables in zip(jobs, (pool.map(_render_job, jobs) if pool else map(_render_job, jobs))):
+                for name, frame in tables:  # appended in chunk order, whichever worker finished first
+                    writer.append(name, frame)
+                bar.advance(task, len(job[0]))
         _write_truth_extras(folder, profiles, priors, seed)
         provenance = {"generator": f"lymphcast.synth {GENERATOR_VERSION}", "lymphcast_version": __version__,
                       "seed": int(seed), "patients": int(patients), "centres": int(centres),
