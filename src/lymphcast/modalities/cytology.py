@@ -33,7 +33,9 @@ class CytologyModel(ModalityModel):
     tile_px/mpp: tile side in pixels and the magnification tiles are read at (µm per pixel; 32 px at 1 µm is a
     few cells); min_tissue: share of a tile that must hold stain (low: one dispersed cell fills a sixth of a
     32 µm tile, and dispersed cells are a sign the model must see); max_tiles: tiles kept per patient (a seeded
-    random subset beyond that); bag_size: tiles drawn per patient and training step; epochs/batch_size
+    random subset beyond that); bag_size: tiles drawn per patient and training step; eval_tiles: tiles per
+    patient (a fixed random subset) behind the validation loss that stops training (the final calibration and
+    every prediction use whole bags); epochs/batch_size
     (patients per step)/lr/patience/val_fraction: training; stain_norm: map every image onto the training
     stains (Macenko) first; channels/dim: encoder widths and embedding size; weights: optional local file of
     MilNet weights to start from (nothing is ever downloaded); checkpoint: file to checkpoint and resume.
@@ -44,8 +46,9 @@ class CytologyModel(ModalityModel):
     oof = "validation"
 
     def __init__(self, *, seed: int = 0, tile_px: int = 32, mpp: float = 1.0, min_tissue: float = 0.05,
-                 max_tiles: int = 1024, bag_size: int = 64, epochs: int = 30, batch_size: int = 8,
-                 lr: float = 1e-3, patience: int = 8, val_fraction: float = 0.25, stain_norm: bool = True,
+                 max_tiles: int = 1024, bag_size: int = 96, eval_tiles: int = 256, epochs: int = 50,
+                 batch_size: int = 8, lr: float = 2e-3, patience: int = 10, val_fraction: float = 0.25,
+                 stain_norm: bool = True,
                  channels: tuple = (16, 32, 64), dim: int = 64, weights: str | None = None,
                  checkpoint: str | None = None, progress: bool = True):
         self.seed = seed
@@ -54,6 +57,7 @@ class CytologyModel(ModalityModel):
         self.min_tissue = min_tissue
         self.max_tiles = max_tiles
         self.bag_size = bag_size
+        self.eval_tiles = eval_tiles
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -102,7 +106,8 @@ class CytologyModel(ModalityModel):
         net = self._new_net()
         settings = TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                                  patience=self.patience, seed=self.seed)
-        result = fit_binary(net, _forward(bags, self._basis(), self.bag_size, self.seed), y, train_idx, val_idx,
+        result = fit_binary(net, _forward(bags, self._basis(), self.bag_size, self.eval_tiles, self.seed), y,
+                            train_idx, val_idx,
                             settings, checkpoint=Path(self.checkpoint) if self.checkpoint else None,
                             config={"model": self.get_params(), "patients": sorted(map(str, bags.patient_ids))},
                             progress=self.progress, describe="training the cytology MIL network")
@@ -207,20 +212,23 @@ def _padded(tiles: np.ndarray, groups: list[np.ndarray]):
     return prepare_tiles(torch.from_numpy(batch)), torch.from_numpy(mask)
 
 
-def _forward(bags: Bags, basis, bag_size: int, seed: int):
+def _forward(bags: Bags, basis, bag_size: int, eval_tiles: int, seed: int):
     """The training loop's forward over patient rows: a random sub-bag of `bag_size` tiles per patient, augmented,
-    when training; whole bags (in chunks) when validating."""
+    when training; a fixed subset of `eval_tiles` tiles per patient (in chunks) when validating."""
     import torch
 
     from ..nets.stain_augment import augment_bags
 
     members = bags.members()
+    rng = np.random.default_rng(seed)
+    fixed = [rows if len(rows) <= eval_tiles else np.sort(rng.choice(rows, eval_tiles, replace=False))
+             for rows in members]
 
     def forward(net, idx, train, gen):
         if not train:
             outs = []
             for start in range(0, len(idx), EVAL_CHUNK):
-                x, mask = _padded(bags.tiles, [members[i] for i in idx[start:start + EVAL_CHUNK]])
+                x, mask = _padded(bags.tiles, [fixed[i] for i in idx[start:start + EVAL_CHUNK]])
                 outs.append(net(x, mask))
             return torch.cat(outs)
         groups = []
