@@ -29,7 +29,15 @@ class Bundle:
 
     @property
     def modalities(self) -> list[str]:
-        return list(self.models)
+        """The modalities the bundle reads (a fused bundle holds one "fusion" model over several)."""
+        return list(self.manifest.get("modalities") or self.models)
+
+    def component(self, name: str) -> ModalityModel | None:
+        """The fitted model of one modality, alone or inside the fusion model; None if the bundle has none."""
+        if name in self.models:
+            return self.models[name]
+        fusion = self.models.get("fusion")
+        return getattr(fusion, "models_", {}).get(name) if fusion is not None else None
 
     @property
     def threshold(self) -> float:

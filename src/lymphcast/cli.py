@@ -136,7 +136,8 @@ def import_images(labels: Path = typer.Argument(..., help="Labels CSV: image, la
 @user_errors
 def train(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
           model_dir: Path = typer.Option(..., "--out", help="Model bundle folder to create."),
-          modalities: str = typer.Option("clinical", help="Comma-separated modalities."),
+          modalities: str = typer.Option("clinical", help="Comma-separated modalities, or all (every modality the "
+                                                          "cohort has data for); several are fused."),
           centres: Optional[str] = typer.Option(None, help="Train only on these centres (comma-separated)."),
           kind: str = typer.Option("logistic", help="Clinical model: logistic (nomogram) or gbm."),
           epochs: Optional[int] = typer.Option(None, help="Image models: most training epochs (early stopping "
@@ -198,7 +199,7 @@ def predict(model_dir: Path = typer.Argument(..., help="Model bundle folder."),
     for level, path in level_paths(out_csv).items():
         if level in detail:
             write_table(detail[level], path)
-            out.print(f"{len(detail[level])} {level[:-1]} predictions written to {path}")
+            out.print(f"{level} table ({len(detail[level])} rows) written to {path}")
 
 
 @app.command()
@@ -207,7 +208,8 @@ def crossval(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
              out_csv: Path = typer.Option(..., "--out", help="Out-of-fold predictions CSV."),
              scheme: str = typer.Option("kfold", help="kfold (stratified by N1b) or loco (leave one centre out)."),
              k: int = typer.Option(5, help="Folds for kfold."),
-             modalities: str = typer.Option("clinical", help="Comma-separated modalities."),
+             modalities: str = typer.Option("clinical", help="Comma-separated modalities, or all (every modality the "
+                                                          "cohort has data for); several are fused."),
              kind: str = typer.Option("logistic", help="Clinical model: logistic (nomogram) or gbm."),
              seed: int = typer.Option(0, help="Random seed.")):
     """Internal validation: score every patient with a model that never saw them; evaluate the CSV after."""
@@ -311,7 +313,7 @@ def stream(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model bu
 
     coords = _box_option(box)
     bundle = load_bundle(model_dir)
-    if "us_video" not in bundle.models:
+    if bundle.component("us_video") is None:
         has = ", ".join(bundle.modalities) or "none"
         raise LymphCastError(f"model '{model_dir}' holds no us_video model (it has: {has}); train one with "
                              "`lymphcast train COHORT --modalities us_video`")
@@ -324,7 +326,7 @@ def stream(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model bu
         info = open_video(video)  # a missing or unreadable file fails here, before anything is shown
         fps, spacing_mm = info.fps, spacing_mm if spacing_mm is not None else info.spacing_mm
         frames = file_frames(video, realtime, max_frames=max_frames)
-    clip = ClipStream(bundle.models["us_video"], box=coords, spacing_mm=spacing_mm, window=window, fps=fps)
+    clip = ClipStream(bundle.component("us_video"), box=coords, spacing_mm=spacing_mm, window=window, fps=fps)
     updates, first, done = [], None, None
     with Live(console=out, refresh_per_second=8, transient=True) as live:
         try:

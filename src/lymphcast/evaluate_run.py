@@ -109,8 +109,7 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
     if made_by and made_by != this:
         raise LymphCastError(f"the predictions were made by model {made_by[:12]}, not by the bundle '{bundle_dir}' "
                              f"({this[:12]}); pass the bundle that made them")
-    video, image, ct = (bundle.models.get(n) for n in ("us_video", "us_image", "ct"))
-    cytology = bundle.models.get("cytology")
+    video, image, ct, cytology = (bundle.component(n) for n in ("us_video", "us_image", "ct", "cytology"))
     sections: dict = {}
     if cytology is not None:
         from .explain.gallery import report_items

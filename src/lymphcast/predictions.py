@@ -19,9 +19,12 @@ def sidecar_path(csv_path: Path) -> Path:
 
 
 def level_paths(csv_path: str | Path) -> dict[str, Path]:
-    """Where the side- and node-level tables of a prediction file go: OUT_sides.csv, OUT_nodes.csv."""
+    """Where the side-, level- and node-level tables of a prediction file go: OUT_sides.csv, OUT_levels.csv (fused
+    models: per side and level II-V), OUT_nodes.csv, and OUT_modalities.csv (fused models: what each modality
+    said about each patient)."""
     csv_path = Path(csv_path)
-    return {level: csv_path.with_name(f"{csv_path.stem}_{level}.csv") for level in ("sides", "nodes")}
+    return {level: csv_path.with_name(f"{csv_path.stem}_{level}.csv")
+            for level in ("sides", "levels", "nodes", "modalities")}
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:

@@ -1,0 +1,1 @@
+"""Fusion of the modality models: stacking over their probabilities with explicit missing-modality masks."""
