@@ -51,3 +51,17 @@ def synth_cytology_cohort_dir(tmp_path_factory):
     with mock.patch.object(cyto_renderer, "SLIDE_PX", 512):
         return generate_cohort(tmp_path_factory.mktemp("synth_cyto") / "cohort", patients=40, centres=4, seed=23,
                                modalities=["clinical", "cytology"], progress=False)
+
+
+@pytest.fixture(scope="session")
+def synth_multimodal_cohort_dir(tmp_path_factory):
+    """A 4-centre cohort with clinical data, ultrasound node images for everyone and cytology (small slides) for
+    60% of the patients: what fusion needs, with a modality missing for some patients."""
+    from unittest import mock
+
+    from lymphcast.synth import cyto_renderer, generate_cohort
+
+    with mock.patch.object(cyto_renderer, "SLIDE_PX", 512):
+        return generate_cohort(tmp_path_factory.mktemp("synth_multi") / "cohort", patients=200, centres=4, seed=29,
+                               modalities=["clinical", "us_image", "cytology"], coverage={"cytology": 0.6},
+                               progress=False, workers=1)

@@ -88,7 +88,10 @@ def load_bundle(path: str | Path) -> Bundle:
         raise LymphCastError(f"'{path}' has bundle format {manifest.get('format')}, this LymphCast reads "
                              f"{BUNDLE_FORMAT}")
     models = {}
-    for name in manifest.get("modalities", []):
+    names = [f[:-len(".joblib")] for f in manifest.get("files", {}) if f.endswith(".joblib")]
+    if not names:
+        raise LymphCastError(f"'{manifest_file}' lists no model file; the bundle is incomplete")
+    for name in names:
         file = path / f"{name}.joblib"
         if not file.is_file():
             raise LymphCastError(f"model file '{file}' is missing from the bundle")
