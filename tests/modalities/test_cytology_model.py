@@ -17,8 +17,8 @@ from lymphcast.modalities.cytology_bags import cytology_images
 
 from .cytology_cohorts import write_planted_cohort
 
-SMALL = {"epochs": 12, "channels": (8, 16), "dim": 16, "bag_size": 12, "batch_size": 6, "lr": 3e-3,
-         "patience": 12, "progress": False}
+SMALL = {"epochs": 6, "channels": (8, 16), "dim": 16, "tiles_per_patient": 16, "bag_epochs": 30, "batch_size": 6,
+         "lr": 3e-3, "patience": 6, "progress": False}
 
 
 @pytest.fixture(scope="module")

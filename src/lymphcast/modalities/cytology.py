@@ -3,10 +3,11 @@
 fit: each labelled patient's bag of tiles (cytology_bags: the slide, else the photographed fields, tiled at
 `mpp` with background skipped) → a Macenko stain reference fitted on the training patients' tiles, every
 image normalised to it (cytology_stain) → a patient-level split into training and validation (stratified by
-N1b) → MilNet (nets.mil_net: tile encoder + gated attention) trained from scratch on random sub-bags of
-`bag_size` tiles per patient with stain jitter, focus and orientation augmentation (nets.stain_augment; class
-weights, early stopping on validation loss over whole bags, checkpoint/resume) → Platt recalibration of the
-bag logits on the validation patients, whose probabilities are kept in `validation_proba_`.
+N1b) → MilNet (nets.mil_net: tile encoder + gated attention) trained from scratch in two stages
+(cytology_training: the encoder on tiles labelled with their patient's N1b, with stain jitter, focus and
+orientation augmentation; then attention and head on whole bags of frozen embeddings; class weights, early
+stopping on the validation patients, checkpoint/resume of the first stage) → Platt recalibration of the bag
+logits on the validation patients, whose probabilities are kept in `validation_proba_`.
 Patients without a cytology image get NaN (fusion masks them).
 """
 
@@ -21,10 +22,9 @@ from sklearn.linear_model import LogisticRegression
 from ..cohort import Cohort, LymphCastError
 from .base import ModalityModel, probability_series
 from .cytology_bags import Bags, covered, normalise_bags, read_bags
+from .cytology_training import EVAL_CHUNK, padded
 from .node_model import load_weights
 from .node_training import split_patients
-
-EVAL_CHUNK = 4  # patients per forward pass when scoring whole bags (a bag may hold 1,000 tiles)
 
 
 class CytologyModel(ModalityModel):
@@ -33,10 +33,9 @@ class CytologyModel(ModalityModel):
     tile_px/mpp: tile side in pixels and the magnification tiles are read at (µm per pixel; 32 px at 1 µm is a
     few cells); min_tissue: share of a tile that must hold stain (low: one dispersed cell fills a sixth of a
     32 µm tile, and dispersed cells are a sign the model must see); max_tiles: tiles kept per patient (a seeded
-    random subset beyond that); bag_size: tiles drawn per patient and training step; eval_tiles: tiles per
-    patient (a fixed random subset) behind the validation loss that stops training (the final calibration and
-    every prediction use whole bags); epochs/batch_size
-    (patients per step)/lr/patience/val_fraction: training; stain_norm: map every image onto the training
+    random subset beyond that); tiles_per_patient/epochs: tiles drawn afresh from each training patient per epoch
+    and the most epochs of the encoder's stage (cytology_training); bag_epochs/batch_size (patients per
+    step): the attention stage on whole bags; lr/patience/val_fraction: both stages; stain_norm: map every image onto the training
     stains (Macenko) first; channels/dim: encoder widths and embedding size; weights: optional local file of
     MilNet weights to start from (nothing is ever downloaded); checkpoint: file to checkpoint and resume.
     """
@@ -46,8 +45,8 @@ class CytologyModel(ModalityModel):
     oof = "validation"
 
     def __init__(self, *, seed: int = 0, tile_px: int = 32, mpp: float = 1.0, min_tissue: float = 0.05,
-                 max_tiles: int = 1024, bag_size: int = 96, eval_tiles: int = 256, epochs: int = 50,
-                 batch_size: int = 8, lr: float = 2e-3, patience: int = 10, val_fraction: float = 0.25,
+                 max_tiles: int = 1024, tiles_per_patient: int = 64, epochs: int = 15, bag_epochs: int = 100,
+                 batch_size: int = 8, lr: float = 2e-3, patience: int = 6, val_fraction: float = 0.25,
                  stain_norm: bool = True,
                  channels: tuple = (16, 32, 64), dim: int = 64, weights: str | None = None,
                  checkpoint: str | None = None, progress: bool = True):
@@ -56,8 +55,8 @@ class CytologyModel(ModalityModel):
         self.mpp = mpp
         self.min_tissue = min_tissue
         self.max_tiles = max_tiles
-        self.bag_size = bag_size
-        self.eval_tiles = eval_tiles
+        self.tiles_per_patient = tiles_per_patient
+        self.bag_epochs = bag_epochs
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -80,8 +79,8 @@ class CytologyModel(ModalityModel):
 
     # --- training -------------------------------------------------------------------------------
     def fit(self, cohort: Cohort) -> "CytologyModel":
-        from ..nets.training import TrainSettings, fit_binary
         from .cytology_stain import fit_reference
+        from .cytology_training import StageSettings, train_two_stage
 
         data = cohort.labelled()
         data = data.subset(covered(data))
@@ -104,16 +103,17 @@ class CytologyModel(ModalityModel):
         y = data.labels().astype(int).reindex(bags.patient_ids).to_numpy()
         train_idx, val_idx = np.flatnonzero(in_train), np.flatnonzero(~in_train)
         net = self._new_net()
-        settings = TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+        settings = StageSettings(tile_epochs=self.epochs, tiles_per_patient=self.tiles_per_patient,
+                                 bag_epochs=self.bag_epochs, batch_size=self.batch_size, lr=self.lr,
                                  patience=self.patience, seed=self.seed)
-        result = fit_binary(net, _forward(bags, self._basis(), self.bag_size, self.eval_tiles, self.seed), y,
-                            train_idx, val_idx,
-                            settings, checkpoint=Path(self.checkpoint) if self.checkpoint else None,
-                            config={"model": self.get_params(), "patients": sorted(map(str, bags.patient_ids))},
-                            progress=self.progress, describe="training the cytology MIL network")
+        result = train_two_stage(net, bags, y, train_idx, val_idx, self._basis(), settings,
+                                 checkpoint=Path(self.checkpoint) if self.checkpoint else None,
+                                 config={"model": self.get_params(), "patients": sorted(map(str, bags.patient_ids))},
+                                 progress=self.progress)
         self.state_dict_ = {k: v.detach().clone() for k, v in net.state_dict().items()}
         self._net = net
-        self.history_, self.best_epoch_ = result.history, result.best_epoch
+        self.history_, self.best_epoch_ = result["history"], result["best_epoch"]
+        self.tile_history_, self.tile_best_epoch_ = result["tile_history"], result["tile_best_epoch"]
         raw_logits = self._logits(bags)
         self.calibration_ = LogisticRegression(C=1e4, max_iter=1000).fit(raw_logits[val_idx, None], y[val_idx])
         val_ids = bags.patient_ids[val_idx]
@@ -123,8 +123,8 @@ class CytologyModel(ModalityModel):
                                   "median_tiles_per_patient": float(np.median([len(m) for m in bags.members()])),
                                   "images_not_normalised": int((~bags.normalised).sum()) if self.stain_norm else None,
                                   "stain_reference_fitted": bool(self.stain_reference_["fitted"]) if self.stain_norm else None,
-                                  "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-                                  "resumed_from": result.resumed_from}
+                                  "tile_best_epoch": result["tile_best_epoch"], "best_epoch": result["best_epoch"],
+                                  "epochs_run": result["epochs_run"]}
         return self
 
     # --- network --------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ class CytologyModel(ModalityModel):
         with torch.no_grad():
             for start in range(0, len(members), EVAL_CHUNK):
                 part = members[start:start + EVAL_CHUNK]
-                x, mask = _padded(bags.tiles, part)
+                x, mask = padded(bags.tiles, part)
                 out, att = net.attend(x, mask)
                 logits.append(out.numpy())
                 attention += [a[:len(rows)].numpy() for a, rows in zip(att, part)]
@@ -188,58 +188,13 @@ class CytologyModel(ModalityModel):
     def figures(self) -> dict:
         from .us_image_figures import training_curve
 
-        return {"training": training_curve(self.history_, self.best_epoch_)} if self.is_fitted else {}
+        if not self.is_fitted:
+            return {}
+        return {"training_tiles": training_curve(self.tile_history_, self.tile_best_epoch_),
+                "training_bags": training_curve(self.history_, self.best_epoch_)}
 
     def __getstate__(self):
         state = dict(vars(self))
         state.pop("_net", None)  # rebuilt from state_dict_ on first use
         return state
 
-
-def _padded(tiles: np.ndarray, groups: list[np.ndarray]):
-    """Tiles of several patients as one padded batch: (B, K, 3, s, s) optical density and a (B, K) mask."""
-    import torch
-
-    from ..nets.mil_net import prepare_tiles
-
-    k = max(1, max((len(g) for g in groups), default=1))
-    s = tiles.shape[1]
-    batch = np.full((len(groups), k, s, s, 3), 255, np.uint8)
-    mask = np.zeros((len(groups), k), bool)
-    for i, rows in enumerate(groups):
-        batch[i, :len(rows)] = tiles[rows]
-        mask[i, :len(rows)] = True
-    return prepare_tiles(torch.from_numpy(batch)), torch.from_numpy(mask)
-
-
-def _forward(bags: Bags, basis, bag_size: int, eval_tiles: int, seed: int):
-    """The training loop's forward over patient rows: a random sub-bag of `bag_size` tiles per patient, augmented,
-    when training; a fixed subset of `eval_tiles` tiles per patient (in chunks) when validating."""
-    import torch
-
-    from ..nets.stain_augment import augment_bags
-
-    members = bags.members()
-    rng = np.random.default_rng(seed)
-    fixed = [rows if len(rows) <= eval_tiles else np.sort(rng.choice(rows, eval_tiles, replace=False))
-             for rows in members]
-
-    def forward(net, idx, train, gen):
-        if not train:
-            outs = []
-            for start in range(0, len(idx), EVAL_CHUNK):
-                x, mask = _padded(bags.tiles, [fixed[i] for i in idx[start:start + EVAL_CHUNK]])
-                outs.append(net(x, mask))
-            return torch.cat(outs)
-        groups = []
-        for i in idx:
-            rows = members[i]
-            # without replacement where the bag is large enough; a small bag is drawn with replacement, so no
-            # padding tile ever enters batch normalisation's training statistics
-            pick = torch.randperm(len(rows), generator=gen)[:bag_size] if len(rows) >= bag_size else \
-                torch.randint(0, len(rows), (bag_size,), generator=gen)
-            groups.append(rows[pick.numpy()])
-        x, mask = _padded(bags.tiles, groups)
-        return net(augment_bags(x, basis, gen), mask)
-
-    return forward

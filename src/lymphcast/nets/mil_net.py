@@ -59,15 +59,28 @@ class MilNet(nn.Module):
         # a hidden layer: the evidence in a share of cells is on the log-odds scale of that share (a fraction
         # of 2% against 4% matters as much as 20% against 40%), which a linear head on mean embeddings cannot bend to
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.tile_head = nn.Linear(dim, 1)  # scores one tile alone: the encoder's first training stage
 
-    def bag_parts(self, x: torch.Tensor, mask: torch.Tensor):
-        """x (B, K, 3, H, W), mask (B, K) → (patient vectors (B, 2D), attention (B, K), tile embeddings)."""
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, K, 3, H, W) tiles → (B, K, D) embeddings."""
         b, k = x.shape[:2]
-        h = self.encoder(x.flatten(0, 1)).view(b, k, -1)
+        return self.encoder(x.flatten(0, 1)).view(b, k, -1)
+
+    def pool(self, h: torch.Tensor, mask: torch.Tensor):
+        """Embeddings (B, K, D) and mask → (patient vectors (B, 2D), attention (B, K))."""
         att = self.attention(h, mask)
         w = mask.unsqueeze(-1).float()
         mean = (h * w).sum(1) / w.sum(1).clamp(min=1.0)
-        pooled = torch.cat([(att.unsqueeze(-1) * h).sum(1), mean], dim=1)
+        return torch.cat([(att.unsqueeze(-1) * h).sum(1), mean], dim=1), att
+
+    def bag_logits(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Bag logits (B,) from tile embeddings: the second training stage runs this on frozen embeddings."""
+        return self.head(self.pool(h, mask)[0]).squeeze(-1)
+
+    def bag_parts(self, x: torch.Tensor, mask: torch.Tensor):
+        """x (B, K, 3, H, W), mask (B, K) → (patient vectors (B, 2D), attention (B, K), tile embeddings)."""
+        h = self.embed(x)
+        pooled, att = self.pool(h, mask)
         return pooled, att, h
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
