@@ -263,12 +263,17 @@ def evaluate(predictions: Path = typer.Argument(..., help="Predictions CSV from 
              seed: int = typer.Option(0, help="Seed for bootstrap intervals."),
              model: Optional[Path] = typer.Option(None, "--model", help="Model bundle that made the predictions: "
                                                   "an ultrasound node model adds node AUC, node detection and a "
-                                                  "Grad-CAM gallery of its most confident calls.")):
+                                                  "Grad-CAM gallery of its most confident calls; a fused model "
+                                                  "adds each modality, sides, levels and the literature."),
+             readers: Optional[Path] = typer.Option(None, help="CSV of reader calls (reader, patient_id, [side], "
+                                                    "call, [aided]) to compare with the fused model (needs "
+                                                    "--model with a fused bundle).")):
     """Write report.html and metrics.json: discrimination, calibration, decision curve, per centre."""
     from .cohort import read_cohort
     from .evaluate_run import evaluate_predictions
 
-    metrics = evaluate_predictions(predictions, read_cohort(cohort_dir), report_dir, seed=seed, model=model)
+    metrics = evaluate_predictions(predictions, read_cohort(cohort_dir), report_dir, seed=seed, model=model,
+                                   readers=readers)
     out.print(f"AUC {metrics['auc']:.3f} (95% CI {metrics['auc_ci_low']:.3f}–{metrics['auc_ci_high']:.3f}); "
               f"report: {report_dir / 'report.html'}")
 

@@ -94,7 +94,7 @@ def detection_scores(model, cohort: Cohort, iou: float = 0.5) -> dict | None:
 
 
 def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataFrame, provenance: dict,
-                   staging: Path, seed: int = 0) -> dict:
+                   staging: Path, seed: int = 0, readers=None) -> dict:
     """write_report's node_level, gallery and clips from the bundle's ultrasound node models on `cohort` (the
     evaluated patients only): node metrics and the Grad-CAM gallery from the image model (PNGs to
     staging/gallery/), node metrics (when there is no image model) and the risk-over-time panel from the clip
@@ -111,6 +111,13 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
                              f"({this[:12]}); pass the bundle that made them")
     video, image, ct, cytology = (bundle.component(n) for n in ("us_video", "us_image", "ct", "cytology"))
     sections: dict = {}
+    if "fusion" in bundle.models:
+        from .fusion.evaluation import fusion_sections
+
+        sections["fusion"] = fusion_sections(bundle.models["fusion"], cohort, bundle.threshold, readers)
+    elif readers is not None:
+        raise LymphCastError("--readers compares reader calls with a fused model: pass --model with a bundle "
+                             "trained on several modalities")
     if cytology is not None:
         from .explain.gallery import report_items
         from .explain.mil_attention import build_cytology_gallery
@@ -119,7 +126,7 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
             build_cytology_gallery(cytology, cohort, predictions, bundle.threshold, staging, folder=CYTOLOGY_FOLDER),
             staging)
     if image is None and video is None and ct is None:
-        if cytology is not None:
+        if sections:
             return sections
         return {"node_level": {"bundle_sha256": this, "note": f"the model bundle ({', '.join(bundle.modalities)}) "
                                "has no node-level image model: no node metrics and no Grad-CAM gallery"}}
@@ -168,7 +175,7 @@ def _publish_gallery(staging: Path, report_dir: Path) -> None:
 
 
 def evaluate_predictions(predictions_csv: str | Path, cohort: Cohort, report_dir: str | Path, *,
-                         seed: int = 0, model: str | Path | None = None) -> dict:
+                         seed: int = 0, model: str | Path | None = None, readers: str | Path | None = None) -> dict:
     """Write report.html + metrics.json for `predictions_csv`; the threshold is the one the model chose on its
     training data (from the provenance sidecar) so the test patients do not pick their own cut-off.
     `model`: the bundle folder that made the predictions; with a node-level ultrasound image model in it the
@@ -185,10 +192,13 @@ def evaluate_predictions(predictions_csv: str | Path, cohort: Cohort, report_dir
     title = f"LymphCast validation: {', '.join(modalities) or 'model'} on {', '.join(sorted(frame['centre'].unique()))}"
     evaluated = cohort.patients.set_index("patient_id").loc[predictions["patient_id"]]
     missing = {name: evaluated[name].isna().mean() for name in cohort.clinical_columns}
+    if readers is not None and model is None:
+        raise LymphCastError("--readers needs --model: the bundle of the fused model the readers are compared with")
     staging = tempfile.TemporaryDirectory(prefix="lymphcast-gallery-") if model is not None else None
     try:
         sections = {} if staging is None else model_sections(
-            model, cohort.subset(predictions["patient_id"]), predictions, provenance, Path(staging.name), seed)
+            model, cohort.subset(predictions["patient_id"]), predictions, provenance, Path(staging.name), seed,
+            readers)
         metrics = write_report(frame, Path(report_dir), title=title, provenance=provenance, threshold=threshold,
                                oracle_column=oracle, group_columns=groups, seed=seed, missing_data=missing,
                                missing_data_handling=MISSING_HANDLING, **sections)

@@ -79,8 +79,32 @@ def test_cli_trains_all_and_writes_every_level(synth_multimodal_cohort_dir, tmp_
         assert (tmp_path / f"pred_{level}.csv").is_file()
     levels = pd.read_csv(tmp_path / "pred_levels.csv")
     assert set(levels.columns) >= {"patient_id", "side", "level", "probability"}
+    # a radiologist's side calls, unaided and aided (planted: aided calls follow the recorded labels more often)
+    patients = pd.read_csv(synth_multimodal_cohort_dir / "patients.csv", dtype={"patient_id": str})
+    test = patients[patients["centre"] == "D"]
+    rng = np.random.default_rng(0)
+    rows = []
+    for _, row in test.iterrows():
+        for side in ("left", "right"):
+            truth = row[f"lateral_{side}"]
+            if pd.isna(truth):
+                continue
+            for aided, right in ((0, 0.7), (1, 0.85)):
+                call = int(truth) if rng.random() < right else 1 - int(truth)
+                rows.append({"reader": "R1", "patient_id": row["patient_id"], "side": side, "call": call,
+                             "aided": aided})
+    pd.DataFrame(rows).to_csv(tmp_path / "readers.csv", index=False)
     result = runner.invoke(app, ["evaluate", str(tmp_path / "pred.csv"), str(synth_multimodal_cohort_dir), "--out",
-                                 str(tmp_path / "report"), "--model", str(tmp_path / "model")])
+                                 str(tmp_path / "report"), "--model", str(tmp_path / "model"), "--readers",
+                                 str(tmp_path / "readers.csv")])
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["oracle_column"].endswith("risk_all")
+    fusion = metrics["fusion"]
+    assert [r["name"] for r in fusion["modalities"]] == ["fused", "clinical", "us_image", "cytology"]
+    assert "p_value" in fusion["modalities"][1] and fusion["sides"]["auc"]["n"] > 0
+    assert len(fusion["sides"]["levels"]) == 5 and "us_rule" in fusion["sides"]
+    assert {r["kind"] for r in fusion["literature"]["rows"]} >= {"pooled", "model"}
+    assert fusion["readers"]["level"] == "side" and len(fusion["readers"]["metrics"]) == 2
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "Fusion: each modality and the fused model" in html and "Against the literature" in html

@@ -149,7 +149,7 @@ def _with_ci(row: dict, key: str, digits: int = 3) -> str:
 
 def render_html(metrics: dict, figures: dict, title: str, gallery: list[dict] | None = None,
                 clips: list[dict] | None = None, ct_gallery: list[dict] | None = None,
-                cytology_gallery: list[dict] | None = None) -> str:
+                cytology_gallery: list[dict] | None = None, fusion_figures: dict | None = None) -> str:
     from jinja2 import Environment, StrictUndefined
 
     env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -158,7 +158,8 @@ def render_html(metrics: dict, figures: dict, title: str, gallery: list[dict] | 
     template = env.from_string((files(__package__) / "templates" / "report.html.j2").read_text("utf-8"))
     return template.render(m=metrics, figures=figures, title=title, provenance=_flatten(metrics["provenance"]),
                            clinical_range=CLINICAL_RANGE, gallery=gallery or [], clips=clips or [],
-                           ct_gallery=ct_gallery or [], cytology_gallery=cytology_gallery or [])
+                           ct_gallery=ct_gallery or [], cytology_gallery=cytology_gallery or [],
+                           fusion_figures=fusion_figures or {})
 
 
 def _write_atomically(out_dir: Path, contents: dict[str, str]) -> None:
@@ -185,7 +186,7 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, *, title: str, proven
                  missing_data_handling: str = "", node_level: dict | None = None,
                  gallery: list[dict] | None = None, clips: list[dict] | None = None,
                  ct_node_level: dict | None = None, ct_gallery: list[dict] | None = None,
-                 cytology_gallery: list[dict] | None = None) -> dict:
+                 cytology_gallery: list[dict] | None = None, fusion: dict | None = None) -> dict:
     """Evaluate patient-level predictions and write out_dir/report.html and out_dir/metrics.json.
 
     `frame` needs patient_id, probability, label (0/1, blank = unknown) and centre. Returns the metrics
@@ -194,7 +195,9 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, *, title: str, proven
     report section; `gallery` (dicts with category, patient_id, probability, label, node_id, node_probability,
     png and image_base64) fills the Grad-CAM gallery; `clips` (the same plus key_frames) the cine-clip panel;
     `ct_node_level` and `ct_gallery` the CT model's node AUC and 3D Grad-CAM panel; `cytology_gallery` (category,
-    patient_id, probability, label, image_id, tiles, png, image_base64) the cytology attention maps. Nothing is written unless the
+    patient_id, probability, label, image_id, tiles, png, image_base64) the cytology attention maps; `fusion`
+    (fusion.evaluation.fusion_sections: modalities, sides, levels, literature, readers, figures) a fused
+    model's sections. Nothing is written unless the
     whole evaluation succeeds.
     """
     group_columns = list(group_columns)
@@ -209,10 +212,15 @@ def write_report(frame: pd.DataFrame, out_dir: str | Path, *, title: str, proven
         metrics["node_level"] = node_level
     if ct_node_level is not None:
         metrics["ct_node_level"] = ct_node_level
+    fusion_figures = {}
+    if fusion is not None:
+        fusion = dict(fusion)
+        fusion_figures = fusion.pop("figures", {})
+        metrics["fusion"] = fusion
     metrics["provenance"] = {"lymphcast_version": __version__, **provenance, "seed": seed}
     metrics = _jsonable(metrics)
     figures = _figures(data, metrics, oracle_column, seed, n_boot)
-    html = render_html(metrics, figures, title, gallery, clips, ct_gallery, cytology_gallery)
+    html = render_html(metrics, figures, title, gallery, clips, ct_gallery, cytology_gallery, fusion_figures)
     _write_atomically(Path(out_dir), {"metrics.json": json.dumps(metrics, indent=2, allow_nan=False),
                                       "report.html": html})
     # Counts only: patient ids never go to logs.

@@ -71,11 +71,31 @@ class FusionModel(ModalityModel):
             if y_levels.dropna().nunique() == 2:
                 self.level_stacker_ = MaskedStacker(self.node_modalities, extra=self._level_extra(), C=self.C,
                                                     seed=self.seed).fit(levels, y_levels)
+        self._thresholds(outputs, y, sides_y)
         self.training_summary_ = {"patients_base": len(base_ids), "patients_stacking": len(stack_ids),
                                   "events_stacking": int(y.sum()),
                                   "coverage_stacking": {n: float(outputs["patients"][n].notna().mean())
                                                         for n in self._names()}}
         return self
+
+    def _thresholds(self, outputs: dict, y: pd.Series, sides_y: pd.Series | None) -> None:
+        """Each modality's own Youden threshold on the stacking patients (its operating point in the report), and
+        the ultrasound model's side threshold: the rule "dissect the side where ultrasound is suspicious"."""
+        from ..evaluate.thresholds import youden_threshold
+
+        self.model_thresholds_ = {}
+        for name in self._names():
+            p = outputs["patients"][name].reindex(y.index)
+            have = p.notna().to_numpy()
+            if have.sum() > 4 and y[have].nunique() == 2:
+                self.model_thresholds_[name] = float(youden_threshold(y.to_numpy()[have], p.to_numpy(float)[have]))
+        self.us_rule_threshold_ = None
+        if sides_y is not None and "us_image" in outputs["sides"]:
+            p = outputs["sides"]["us_image"].reindex(sides_y.index)
+            have = (p.notna() & sides_y.notna()).to_numpy()
+            if have.sum() > 4 and sides_y[have].nunique() == 2:
+                self.us_rule_threshold_ = float(youden_threshold(sides_y[have].astype(int).to_numpy(),
+                                                                 p.to_numpy(float)[have]))
 
     # --- pieces ---------------------------------------------------------------------------------
     def _names(self) -> list[str]:
