@@ -18,7 +18,7 @@ QUICK = {"us_image": {"epochs": 2, "size": 32, "channels": (4, 8), "detector_epo
                       "detector_options": {"size": 64, "channels": (4, 8, 16)}},
          "us_video": {"epochs": 1, "frames": 6, "size": 24, "channels": (4, 8), "progress": False},
          "ct": {"epochs": 1, "size": 16, "spacing_mm": 2.0, "channels": (4, 8), "progress": False},
-         "cytology": {"epochs": 1, "channels": (4, 8), "dim": 8, "tiles_per_patient": 8, "bag_epochs": 2, "max_tiles": 64, "progress": False}}
+         "cytology": {"epochs": 1, "channels": (4, 8), "dim": 8, "ssl_steps": 2, "ssl_batch": 16, "bag_epochs": 2, "max_tiles": 64, "progress": False}}
 # The cohort each modality needs: the image models read images.
 COHORTS = {"us_image": "synth_image_cohort_dir", "us_video": "synth_video_cohort_dir", "ct": "synth_ct_cohort_dir",
            "cytology": "synth_cytology_cohort_dir"}

@@ -16,7 +16,7 @@ from lymphcast.cohort import read_cohort
 from lymphcast.fusion.model import FusionModel, available_modalities
 
 OPTIONS = {"us_image": {"epochs": 1, "size": 32, "channels": (4, 8), "detector": "off", "progress": False},
-           "cytology": {"epochs": 1, "channels": (4, 8), "dim": 8, "tiles_per_patient": 8, "bag_epochs": 2, "max_tiles": 64, "progress": False}}
+           "cytology": {"epochs": 1, "channels": (4, 8), "dim": 8, "ssl_steps": 2, "ssl_batch": 16, "bag_epochs": 2, "max_tiles": 64, "progress": False}}
 
 
 @pytest.fixture(scope="module")

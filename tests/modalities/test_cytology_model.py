@@ -17,8 +17,8 @@ from lymphcast.modalities.cytology_bags import cytology_images
 
 from .cytology_cohorts import write_planted_cohort
 
-SMALL = {"epochs": 6, "channels": (8, 16), "dim": 16, "tiles_per_patient": 16, "bag_epochs": 30, "batch_size": 6,
-         "lr": 3e-3, "patience": 6, "progress": False}
+SMALL = {"epochs": 3, "ssl_steps": 20, "ssl_batch": 64, "channels": (8, 16), "dim": 16, "bag_epochs": 40,
+         "batch_size": 6, "lr": 3e-3, "patience": 10, "progress": False}
 
 
 @pytest.fixture(scope="module")

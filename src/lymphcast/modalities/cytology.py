@@ -4,9 +4,9 @@ fit: each labelled patient's bag of tiles (cytology_bags: the slide, else the ph
 `mpp` with background skipped) → a Macenko stain reference fitted on the training patients' tiles, every
 image normalised to it (cytology_stain) → a patient-level split into training and validation (stratified by
 N1b) → MilNet (nets.mil_net: tile encoder + gated attention) trained from scratch in two stages
-(cytology_training: the encoder on tiles labelled with their patient's N1b, with stain jitter, focus and
-orientation augmentation; then attention and head on whole bags of frozen embeddings; class weights, early
-stopping on the validation patients, checkpoint/resume of the first stage) → Platt recalibration of the bag
+(cytology_training: the encoder without labels, contrastively, on the training patients' tiles under stain
+jitter, focus and orientation augmentation; then attention and a linear head on whole bags of frozen embeddings,
+class weights, early stopping on the validation patients, checkpoint/resume) → Platt recalibration of the bag
 logits on the validation patients, whose probabilities are kept in `validation_proba_`.
 Patients without a cytology image get NaN (fusion masks them).
 """
@@ -33,9 +33,10 @@ class CytologyModel(ModalityModel):
     tile_px/mpp: tile side in pixels and the magnification tiles are read at (µm per pixel; 32 px at 1 µm is a
     few cells); min_tissue: share of a tile that must hold stain (low: one dispersed cell fills a sixth of a
     32 µm tile, and dispersed cells are a sign the model must see); max_tiles: tiles kept per patient (a seeded
-    random subset beyond that); tiles_per_patient/epochs: tiles drawn afresh from each training patient per epoch
-    and the most epochs of the encoder's stage (cytology_training); bag_epochs/batch_size (patients per
-    step): the attention stage on whole bags; lr/patience/val_fraction: both stages; stain_norm: map every image onto the training
+    random subset beyond that); epochs/ssl_steps/ssl_batch: the encoder's contrastive stage (cytology_training:
+    epochs of ssl_steps steps of ssl_batch tiles, two views each); bag_epochs/batch_size (patients per
+    step)/patience: the attention stage on whole bags; lr: both; val_fraction: patients held out for early
+    stopping and calibration; stain_norm: map every image onto the training
     stains (Macenko) first; channels/dim: encoder widths and embedding size; weights: optional local file of
     MilNet weights to start from (nothing is ever downloaded); checkpoint: file to checkpoint and resume.
     """
@@ -45,8 +46,9 @@ class CytologyModel(ModalityModel):
     oof = "validation"
 
     def __init__(self, *, seed: int = 0, tile_px: int = 32, mpp: float = 1.0, min_tissue: float = 0.05,
-                 max_tiles: int = 1024, tiles_per_patient: int = 64, epochs: int = 15, bag_epochs: int = 100,
-                 batch_size: int = 8, lr: float = 2e-3, patience: int = 6, val_fraction: float = 0.25,
+                 max_tiles: int = 1024, epochs: int = 6, ssl_steps: int = 150, ssl_batch: int = 256,
+                 bag_epochs: int = 150, batch_size: int = 8, lr: float = 2e-3, patience: int = 20,
+                 val_fraction: float = 0.25,
                  stain_norm: bool = True,
                  channels: tuple = (16, 32, 64), dim: int = 64, weights: str | None = None,
                  checkpoint: str | None = None, progress: bool = True):
@@ -55,7 +57,8 @@ class CytologyModel(ModalityModel):
         self.mpp = mpp
         self.min_tissue = min_tissue
         self.max_tiles = max_tiles
-        self.tiles_per_patient = tiles_per_patient
+        self.ssl_steps = ssl_steps
+        self.ssl_batch = ssl_batch
         self.bag_epochs = bag_epochs
         self.epochs = epochs
         self.batch_size = batch_size
@@ -103,7 +106,7 @@ class CytologyModel(ModalityModel):
         y = data.labels().astype(int).reindex(bags.patient_ids).to_numpy()
         train_idx, val_idx = np.flatnonzero(in_train), np.flatnonzero(~in_train)
         net = self._new_net()
-        settings = StageSettings(tile_epochs=self.epochs, tiles_per_patient=self.tiles_per_patient,
+        settings = StageSettings(ssl_epochs=self.epochs, ssl_steps=self.ssl_steps, ssl_batch=self.ssl_batch,
                                  bag_epochs=self.bag_epochs, batch_size=self.batch_size, lr=self.lr,
                                  patience=self.patience, seed=self.seed)
         result = train_two_stage(net, bags, y, train_idx, val_idx, self._basis(), settings,
@@ -113,7 +116,7 @@ class CytologyModel(ModalityModel):
         self.state_dict_ = {k: v.detach().clone() for k, v in net.state_dict().items()}
         self._net = net
         self.history_, self.best_epoch_ = result["history"], result["best_epoch"]
-        self.tile_history_, self.tile_best_epoch_ = result["tile_history"], result["tile_best_epoch"]
+        self.ssl_history_ = result["ssl_history"]
         raw_logits = self._logits(bags)
         self.calibration_ = LogisticRegression(C=1e4, max_iter=1000).fit(raw_logits[val_idx, None], y[val_idx])
         val_ids = bags.patient_ids[val_idx]
@@ -123,8 +126,9 @@ class CytologyModel(ModalityModel):
                                   "median_tiles_per_patient": float(np.median([len(m) for m in bags.members()])),
                                   "images_not_normalised": int((~bags.normalised).sum()) if self.stain_norm else None,
                                   "stain_reference_fitted": bool(self.stain_reference_["fitted"]) if self.stain_norm else None,
-                                  "tile_best_epoch": result["tile_best_epoch"], "best_epoch": result["best_epoch"],
-                                  "epochs_run": result["epochs_run"]}
+                                  "contrastive_loss": [round(h["contrastive_loss"], 4) for h in result["ssl_history"]],
+                                  "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
+                                  "resumed_from": result["resumed_from"]}
         return self
 
     # --- network --------------------------------------------------------------------------------
@@ -190,8 +194,7 @@ class CytologyModel(ModalityModel):
 
         if not self.is_fitted:
             return {}
-        return {"training_tiles": training_curve(self.tile_history_, self.tile_best_epoch_),
-                "training_bags": training_curve(self.history_, self.best_epoch_)}
+        return {"training": training_curve(self.history_, self.best_epoch_)}
 
     def __getstate__(self):
         state = dict(vars(self))

@@ -1,13 +1,15 @@
-"""Training the cytology MIL network in two stages (nets.training's loop for both).
+"""Training the cytology MIL network in two stages.
 
-1. The tile encoder learns alone: every tile carries its patient's label and a linear tile head scores it.
-   Each epoch draws `tiles_per_patient` fresh tiles of every training patient, augmented (stain jitter in the
-   stains' own space, focus, orientation). Hundreds of thousands of noisily labelled tiles teach which cell
-   pictures are commoner in patients with N1b (hobnail, tall, dispersed, micropapillary) far more steadily than
-   a few hundred bags do: end-to-end training on bags alone overfitted within a few epochs on 2 CPU cores.
-2. The encoder is frozen; every tile is embedded once, and the attention pooling and head learn from whole bags
-   of embeddings (cheap: no image passes through the encoder again).
-Early stopping in both stages on the validation patients (stage 1: their tiles' loss on a fixed subset).
+1. The tile encoder learns without labels (contrastive, SimCLR: Chen et al., ICML 2020): two augmented views of
+   each tile (stain jitter in the stains' own space, focus, orientation) are pulled together and away from the
+   other tiles of the batch, so the encoder describes what a tile shows (the cells' shapes and arrangement) and
+   not its stain or orientation. Every tile of the training patients can teach it, labels or not: on 2 CPU cores
+   this gave better features than training on a few hundred patient labels (end-to-end on bags, or on tiles
+   labelled with their patient's N1b), which fitted noise within a few epochs and transferred worse to the lab
+   with the other stain (benchmarks/bench_cytology.py).
+2. The encoder is frozen; every tile is embedded once, and the gated attention and the linear head learn from
+   whole bags of embeddings on the patient labels (nets.training: class weights, early stopping on the
+   validation patients, checkpoint/resume).
 """
 
 from __future__ import annotations
@@ -23,15 +25,14 @@ EVAL_CHUNK = 4  # patients per forward pass when scoring whole bags (a bag may h
 
 @dataclass(frozen=True)
 class StageSettings:
-    tile_epochs: int = 15
-    tiles_per_patient: int = 64
-    bag_epochs: int = 100
+    ssl_epochs: int = 6
+    ssl_steps: int = 150         # contrastive steps per epoch
+    ssl_batch: int = 256         # tiles per contrastive step (two views each)
+    temperature: float = 0.2
+    bag_epochs: int = 150
     batch_size: int = 8          # patients per step in stage 2
-    tile_batch: int = 128        # tiles per step in stage 1
     lr: float = 2e-3
-    patience: int = 6
-    bag_patience: int = 15
-    eval_tiles: int = 64         # per validation patient, fixed, in stage 1
+    patience: int = 20
     seed: int = 0
 
 
@@ -51,28 +52,44 @@ def padded(tiles: np.ndarray, groups: list[np.ndarray]):
     return prepare_tiles(torch.from_numpy(batch)), torch.from_numpy(mask)
 
 
-def _tile_forward(bags: Bags, members, basis, n_train: int, per_patient: int, val_tiles: list[np.ndarray]):
-    """Stage 1 forward over samples: sample i < n_train * per_patient is a random tile of training patient
-    i // per_patient (drawn afresh each call); the validation samples are fixed tiles (val_tiles)."""
+def pretrain_encoder(net, tiles: np.ndarray, basis, settings: StageSettings, *, progress: bool = True) -> list[dict]:
+    """Contrastive pretraining of net.encoder on `tiles` (uint8, N x s x s x 3); returns the loss per epoch."""
     import torch
+    import torch.nn.functional as F
+    from rich.progress import Progress
 
     from ..nets.mil_net import prepare_tiles
     from ..nets.stain_augment import augment_bags
 
-    def forward(net, idx, train, gen):
-        rows = np.empty(len(idx), int)
-        for j, i in enumerate(idx):
-            if i < n_train * per_patient:
-                mine = members[i // per_patient]
-                rows[j] = mine[int(torch.randint(0, len(mine), (1,), generator=gen))]
-            else:
-                rows[j] = val_tiles[i - n_train * per_patient]
-        x = prepare_tiles(torch.from_numpy(bags.tiles[rows]))[:, None]
-        if train:
-            x = augment_bags(x, basis, gen)
-        return net.tile_head(net.encoder(x[:, 0])).squeeze(-1)
-
-    return forward
+    torch.manual_seed(settings.seed)
+    gen = torch.Generator().manual_seed(settings.seed)
+    dim = net.tile_head_dim
+    projector = torch.nn.Sequential(torch.nn.Linear(dim, dim), torch.nn.ReLU(), torch.nn.Linear(dim, dim // 2))
+    params = list(net.encoder.parameters()) + list(projector.parameters())
+    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=1e-4)
+    batch = min(settings.ssl_batch, len(tiles))
+    target = torch.cat([torch.arange(batch, 2 * batch), torch.arange(0, batch)])  # each view's twin
+    history = []
+    net.encoder.train()
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("cytology: contrastive tile encoder", total=settings.ssl_epochs * settings.ssl_steps)
+        for epoch in range(settings.ssl_epochs):
+            total = 0.0
+            for _ in range(settings.ssl_steps):
+                rows = torch.randperm(len(tiles), generator=gen)[:batch].numpy()
+                x = prepare_tiles(torch.from_numpy(tiles[np.sort(rows)]))[:, None]
+                views = torch.cat([augment_bags(x, basis, gen)[:, 0], augment_bags(x, basis, gen)[:, 0]])
+                z = F.normalize(projector(net.encoder(views)), dim=1)
+                sim = (z @ z.T) / settings.temperature
+                sim = sim.masked_fill(torch.eye(len(z), dtype=torch.bool), float("-inf"))  # not itself
+                loss = F.cross_entropy(sim, target)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += float(loss.detach())
+                bar.advance(task)
+            history.append({"epoch": epoch + 1, "contrastive_loss": total / settings.ssl_steps})
+    return history
 
 
 def embed_all(net, bags: Bags, batch: int = 512) -> np.ndarray:
@@ -87,7 +104,7 @@ def embed_all(net, bags: Bags, batch: int = 512) -> np.ndarray:
         for start in range(0, len(bags.tiles), batch):
             x = prepare_tiles(torch.from_numpy(bags.tiles[start:start + batch]))
             out.append(net.encoder(x).numpy())
-    return np.concatenate(out) if out else np.zeros((0, net.tile_head.in_features), np.float32)
+    return np.concatenate(out) if out else np.zeros((0, net.tile_head_dim), np.float32)
 
 
 def _bag_forward(embeddings: np.ndarray, members):
@@ -108,36 +125,23 @@ def _bag_forward(embeddings: np.ndarray, members):
 def train_two_stage(net, bags: Bags, y: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, basis,
                     settings: StageSettings, *, checkpoint=None, config: dict | None = None,
                     progress: bool = True) -> dict:
-    """Train `net` (MilNet) in place on the patients `train_idx` (rows of bags.patient_ids, labels `y`),
-    stopping early on `val_idx`. Returns both stages' histories and best epochs. `checkpoint`: a file that
-    stage 1 (the long one) is checkpointed to and resumed from."""
+    """Train `net` (MilNet) in place on the patients `train_idx` (rows of bags.patient_ids, labels `y`), the
+    attention stage stopping early on `val_idx`. Only the training patients' tiles teach the encoder.
+    `checkpoint`: a file the attention stage is checkpointed to and resumed from."""
     from ..nets.training import TrainSettings, fit_binary
 
     members = bags.members()
-    rng = np.random.default_rng(settings.seed)
-    per = settings.tiles_per_patient
-    val_tiles = [np.sort(rng.choice(members[i], min(settings.eval_tiles, len(members[i])), replace=False))
-                 for i in val_idx]
-    val_rows = np.concatenate(val_tiles) if val_tiles else np.zeros(0, int)
-    n_train = len(train_idx)
-    tile_labels = np.concatenate([np.repeat(y[train_idx], per), np.concatenate(
-        [np.full(len(t), y[i]) for t, i in zip(val_tiles, val_idx)]) if val_tiles else np.zeros(0)]).astype(int)
-    train_members = [members[i] for i in train_idx]
-    stage1 = fit_binary(net, _tile_forward(bags, train_members, basis, n_train, per, val_rows), tile_labels,
-                        np.arange(n_train * per), np.arange(n_train * per, len(tile_labels)),
-                        TrainSettings(epochs=settings.tile_epochs, batch_size=settings.tile_batch, lr=settings.lr,
-                                      patience=settings.patience, seed=settings.seed),
-                        checkpoint=checkpoint, config=config, progress=progress, describe="cytology: tile encoder")
+    rows = np.concatenate([members[i] for i in train_idx])
+    ssl = pretrain_encoder(net, bags.tiles[rows], basis, settings, progress=progress)
     for p in net.encoder.parameters():
         p.requires_grad_(False)
     embeddings = embed_all(net, bags)
-    encoder_state = {k: v.clone() for k, v in net.encoder.state_dict().items()}
     stage2 = fit_binary(net, _bag_forward(embeddings, members), y, train_idx, val_idx,
                         TrainSettings(epochs=settings.bag_epochs, batch_size=settings.batch_size, lr=settings.lr,
-                                      patience=settings.bag_patience, seed=settings.seed),
-                        progress=progress, describe="cytology: attention pooling")
-    net.encoder.load_state_dict(encoder_state)  # batch-norm statistics stay those of stage 1
+                                      patience=settings.patience, seed=settings.seed),
+                        checkpoint=checkpoint, config=config, progress=progress,
+                        describe="cytology: attention pooling")
     for p in net.encoder.parameters():
         p.requires_grad_(True)
-    return {"tile_history": stage1.history, "tile_best_epoch": stage1.best_epoch,
-            "history": stage2.history, "best_epoch": stage2.best_epoch, "epochs_run": stage2.epochs_run}
+    return {"ssl_history": ssl, "history": stage2.history, "best_epoch": stage2.best_epoch,
+            "epochs_run": stage2.epochs_run, "resumed_from": stage2.resumed_from}

@@ -56,10 +56,10 @@ class MilNet(nn.Module):
         super().__init__()
         self.encoder = TileEncoder(3, channels, dim, dropout)
         self.attention = GatedAttention(dim, hidden)
-        # a hidden layer: the evidence in a share of cells is on the log-odds scale of that share (a fraction
-        # of 2% against 4% matters as much as 20% against 40%), which a linear head on mean embeddings cannot bend to
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-        self.tile_head = nn.Linear(dim, 1)  # scores one tile alone: the encoder's first training stage
+        # linear: with the encoder frozen after contrastive pretraining, a hidden layer fitted a few hundred
+        # patients' noise (benchmarks/bench_cytology.py)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * dim, 1))
+        self.tile_head_dim = dim
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """(B, K, 3, H, W) tiles → (B, K, D) embeddings."""
@@ -74,7 +74,7 @@ class MilNet(nn.Module):
         return torch.cat([(att.unsqueeze(-1) * h).sum(1), mean], dim=1), att
 
     def bag_logits(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Bag logits (B,) from tile embeddings: the second training stage runs this on frozen embeddings."""
+        """Bag logits (B,) from tile embeddings: the attention stage trains this on frozen embeddings."""
         return self.head(self.pool(h, mask)[0]).squeeze(-1)
 
     def bag_parts(self, x: torch.Tensor, mask: torch.Tensor):
