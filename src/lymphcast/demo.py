@@ -1,5 +1,6 @@
-"""`lymphcast demo`: the whole path on a synthetic cohort — synthesize, train each modality on three centres,
-validate externally on the fourth, write one report per modality."""
+"""`lymphcast demo`: the whole path on a synthetic cohort — synthesize every modality, train the fused model (each
+modality's model and the stackers over them) on three centres, validate externally on the fourth, write one
+report with every modality, the fused risk per patient, side and level, the literature and every explanation."""
 
 from __future__ import annotations
 
@@ -14,21 +15,19 @@ from .cohort import LymphCastError
 
 TRAIN_CENTRES = ("A", "B", "C")
 TEST_CENTRE = "D"
-MODALITIES = ["clinical", "us_image", "us_video", "ct", "cytology"]  # each trained and validated on its own until fusion lands
-# Short training keeps the demo within 10 minutes on 2 cores; cine clips and CT, the slowest to render and to
-# learn from, are recorded for a share of the patients only (as in a clinic, where not every node gets a sweep and
-# not every patient a CT); so is cytology (a scanned slide per patient: half a second each to draw).
+MODALITIES = ["clinical", "us_image", "us_video", "ct", "cytology"]
+# Short training keeps the demo within 10 minutes on 2 cores; cine clips, CT and cytology, the slowest to render and
+# to learn from, are recorded for a share of the patients only (as in a clinic, where not every node gets a sweep,
+# nor every patient a CT), which the fused model handles with its missing-modality masks.
 DEMO_OPTIONS = {"us_image": {"epochs": 10, "detector_epochs": 8}, "us_video": {"epochs": 6, "head_epochs": 15},
-                "ct": {"epochs": 8}, "cytology": {"epochs": 8}}
+                "ct": {"epochs": 8}, "cytology": {"epochs": 3, "ssl_steps": 100}}
 DEMO_COVERAGE = {"us_video": 0.15, "ct": 0.2, "cytology": 0.2}
-TITLES = {"clinical": "clinical model", "us_image": "ultrasound-image model", "us_video": "ultrasound cine-clip model",
-          "ct": "contrast-CT model", "cytology": "cytology model"}
-ORACLE_NAMES = {"clinical": "exact clinical risk", "us_image": "exact ultrasound risk",
-                "us_video": "exact ultrasound risk", "ct": "exact CT risk", "cytology": "exact cytology risk"}
+NAMES = {"fused": "fused model", "clinical": "clinical model", "us_image": "ultrasound-image model",
+         "us_video": "ultrasound cine-clip model", "ct": "contrast-CT model", "cytology": "cytology model"}
 
 
 def run_demo(out: Path, *, patients: int = 800, seed: int = 0, console: Console | None = None) -> dict:
-    """Returns the external-validation metrics per modality."""
+    """Returns the external-validation metrics (the fused model's, with each modality's in metrics["fusion"])."""
     from .cohort import read_cohort
     from .synth import generate_cohort
 
@@ -46,51 +45,55 @@ def run_demo(out: Path, *, patients: int = 800, seed: int = 0, console: Console 
     cohort_dir = generate_cohort(out / "cohort", patients=patients, centres=4, seed=seed, modalities=MODALITIES,
                                  coverage=DEMO_COVERAGE)
     console.print(f"cohort written in {time.perf_counter() - started:.0f} s")
-    cohort = read_cohort(cohort_dir)
-    results = {}
-    for name in MODALITIES:
-        begun = time.perf_counter()
-        results[name] = _one_modality(name, cohort, out, seed, console)
-        console.print(f"{TITLES[name]}: trained, validated and reported in {time.perf_counter() - begun:.0f} s")
-    for name, (metrics, digest) in results.items():
-        _summary(console, name, metrics, out, digest)
+    metrics, digest = _fused(read_cohort(cohort_dir), out, seed, console)
+    _summary(console, metrics, out, digest)
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s")
-    return {name: metrics for name, (metrics, _) in results.items()}
+    return metrics
 
 
-def _one_modality(name: str, cohort, out: Path, seed: int, console: Console) -> tuple[dict, str]:
+def _fused(cohort, out: Path, seed: int, console: Console) -> tuple[dict, str]:
     from .bundle import save_bundle
     from .evaluate_run import evaluate_predictions
     from .pipeline import predict, train
     from .predictions import level_paths, write_predictions, write_table
 
-    console.rule(f"{TITLES[name]}: train on centres {', '.join(TRAIN_CENTRES)}")
-    bundle = train(cohort, modalities=[name], centres=TRAIN_CENTRES, seed=seed, options=DEMO_OPTIONS)
-    digest = save_bundle(bundle, out / f"model_{name}")
-    console.rule(f"{TITLES[name]}: predict the external centre {TEST_CENTRE}, evaluate, report")
+    begun = time.perf_counter()
+    console.rule(f"fused model over {', '.join(MODALITIES)}: train on centres {', '.join(TRAIN_CENTRES)}")
+    bundle = train(cohort, modalities=MODALITIES, centres=TRAIN_CENTRES, seed=seed, options=DEMO_OPTIONS)
+    digest = save_bundle(bundle, out / "model")
+    console.print(f"trained in {time.perf_counter() - begun:.0f} s")
+    begun = time.perf_counter()
+    console.rule(f"predict the external centre {TEST_CENTRE} per patient, side, level and node; evaluate; report")
     frame, provenance, detail = predict(bundle, cohort, centres=[TEST_CENTRE], levels=True)
-    csv = out / f"predictions_{name}.csv"
+    csv = out / "predictions.csv"
     write_predictions(frame, csv, provenance)
     for level, path in level_paths(csv).items():
         if level in detail:
             write_table(detail[level], path)
-    metrics = evaluate_predictions(csv, cohort, out / f"report_{name}", seed=seed, model=out / f"model_{name}")
+    metrics = evaluate_predictions(csv, cohort, out / "report", seed=seed, model=out / "model")
+    console.print(f"predicted, evaluated and reported in {time.perf_counter() - begun:.0f} s")
     return metrics, digest
 
 
-def _summary(console: Console, name: str, m: dict, out: Path, digest: str) -> None:
-    table = Table(title=f"External validation on centre {TEST_CENTRE} ({TITLES[name]})")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("patients / N1b events", f"{m['n']} / {m['events']}")
-    table.add_row("AUC (95% CI, DeLong)", f"{m['auc']:.3f} ({m['auc_ci_low']:.3f}–{m['auc_ci_high']:.3f})")
-    if m.get("oracle_auc") is not None:
-        table.add_row(f"oracle AUC ({ORACLE_NAMES[name]})", f"{m['oracle_auc']:.3f}")
-    table.add_row(f"sensitivity / specificity at {m['threshold']:.2f}",
-                  f"{m['sensitivity']:.2f} / {m['specificity']:.2f}")
-    table.add_row("calibration intercept / slope",
-                  f"{m['calibration_intercept']:.2f} / {m['calibration_slope']:.2f}")
-    table.add_row("Brier score", f"{m['brier']:.3f}")
+def _summary(console: Console, m: dict, out: Path, digest: str) -> None:
+    table = Table(title=f"External validation on centre {TEST_CENTRE}")
+    table.add_column("model")
+    table.add_column("patients (N1b)", justify="right")
+    table.add_column("AUC (95% CI, DeLong)", justify="right")
+    table.add_column("fused − model (p)", justify="right")
+    for row in m.get("fusion", {}).get("modalities", []):
+        auc = (f"{row['auc']:.3f} ({row['auc_ci_low']:.3f}–{row['auc_ci_high']:.3f})"
+               if row.get("auc") is not None else "—")
+        diff = f"{row['fused_minus']:+.3f} (p {row['p_value']:.3f})" if row.get("fused_minus") is not None else ""
+        table.add_row(NAMES.get(row["name"], row["name"]), f"{row['n']} ({row['events']})", auc, diff)
     console.print(table)
-    console.print(f"model bundle sha256 {digest[:12]}: {out / f'model_{name}'}", soft_wrap=True)
-    console.print(f"report: [bold]{out / f'report_{name}' / 'report.html'}[/]", soft_wrap=True)
+    if m.get("oracle_auc") is not None:
+        console.print(f"oracle AUC (exact risk from every modality): {m['oracle_auc']:.3f}")
+    console.print(f"fused: sensitivity / specificity at {m['threshold']:.2f}: {m['sensitivity']:.2f} / "
+                  f"{m['specificity']:.2f}; calibration intercept / slope {m['calibration_intercept']:.2f} / "
+                  f"{m['calibration_slope']:.2f}; Brier {m['brier']:.3f}")
+    sides = m.get("fusion", {}).get("sides", {}).get("auc", {})
+    if sides.get("auc") is not None:
+        console.print(f"neck sides: AUC {sides['auc']:.3f} on {sides['n']} sides ({sides['events']} involved)")
+    console.print(f"model bundle sha256 {digest[:12]}: {out / 'model'}", soft_wrap=True)
+    console.print(f"report: [bold]{out / 'report' / 'report.html'}[/]", soft_wrap=True)

@@ -33,6 +33,12 @@ MODALITY_LIMITS = {
                 "model looked, not which cells are malignant.",
 }
 
+FUSION_LIMITS = ("- Fused: each modality's model trains on 70% of the training patients and the stackers on the other "
+                 "30%, so each part sees fewer patients than a single model would; a modality that few stacking "
+                 "patients had gets a weight estimated from few; the side and level risks need side labels "
+                 "(lateral_left/right) and node labels per level to be learned, else the patient risk stands for "
+                 "both sides.")
+
 
 def model_card(manifest: dict, bundle_hash: str) -> str:
     training = manifest.get("training", {})
@@ -51,6 +57,7 @@ def model_card(manifest: dict, bundle_hash: str) -> str:
         "## Thresholds (chosen on training out-of-fold predictions)", "",
         *[f"- {name}: {value:.3f}" for name, value in thresholds.items()], "",
         "## Limits", "", LIMITS,
-        *[MODALITY_LIMITS[m] for m in manifest.get("modalities", []) if m in MODALITY_LIMITS], "",
+        *[MODALITY_LIMITS[m] for m in manifest.get("modalities", []) if m in MODALITY_LIMITS],
+        *([FUSION_LIMITS] if len(manifest.get("modalities", [])) > 1 else []), "",
     ]
     return "\n".join(lines)
