@@ -15,7 +15,6 @@ predict_nodes path, reading the studies from disk included, per node.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -23,30 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cohort_args import parser, run_on_cohort
 from lymphcast.cohort import read_cohort
 from lymphcast.evaluate.discrimination import auc_ci, auc_score, delong_test
 from lymphcast.modalities.ct import CtModel
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("cohort", nargs="?", type=Path, help="cohort folder (default: generate one)")
-    ap.add_argument("--patients", type=int, default=800)
-    ap.add_argument("--seed", type=int, default=7, help="seed of the generated cohort")
-    ap.add_argument("--epochs", type=int, default=None, help="training epochs (default: the model's)")
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = args.cohort
-        if folder is None:
-            from lymphcast.synth import generate_cohort
-
-            folder = generate_cohort(Path(tmp) / "cohort", patients=args.patients, centres=4, seed=args.seed,
-                                     modalities=["clinical", "ct"])
-        run(Path(folder), args)
+    args = parser(__doc__, seed=7).parse_args()
+    run_on_cohort(args, ["clinical", "ct"], run)
 
 
 def held_out_centre(cohort, centres: list[str]) -> str:

@@ -15,40 +15,22 @@ with a paired DeLong test on the external centre. Then tiling and scoring time p
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from cohort_args import parser, run_on_cohort
 from lymphcast.cohort import read_cohort
 from lymphcast.evaluate.discrimination import auc_ci, auc_score, delong_test
 from lymphcast.modalities.cytology import CytologyModel
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("cohort", nargs="?", type=Path, help="cohort folder (default: generate one)")
-    ap.add_argument("--patients", type=int, default=800)
-    ap.add_argument("--seed", type=int, default=11, help="seed of the generated cohort")
-    ap.add_argument("--epochs", type=int, default=None, help="training epochs (default: the model's)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap = parser(__doc__, seed=11, epochs_help="epochs of the contrastive stage (default: the model's)")
     ap.add_argument("--no-stain-norm-arm", action="store_true", help="skip the model without stain normalisation")
-    args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = args.cohort
-        if folder is None:
-            from lymphcast.synth import generate_cohort
-
-            folder = generate_cohort(Path(tmp) / "cohort", patients=args.patients, centres=4, seed=args.seed,
-                                     modalities=["clinical", "cytology"])
-        run(Path(folder), args)
+    run_on_cohort(ap.parse_args(), ["clinical", "cytology"], run)
 
 
 def stains(cohort) -> dict[str, str]:

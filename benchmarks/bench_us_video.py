@@ -18,7 +18,6 @@ the long/short ratio and the Doppler vascularity, which a transverse B-mode swee
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cohort_args import parser, run_on_cohort
 from lymphcast.cohort import read_cohort
 from lymphcast.evaluate.discrimination import auc_ci, auc_score, delong_test
 from lymphcast.modalities.us_video import UsVideoModel
@@ -34,25 +34,9 @@ SINGLE_FRAME = {"sampling": "key", "frames": 1, "train_frames": 1}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("cohort", nargs="?", type=Path, help="cohort folder (default: generate one)")
-    ap.add_argument("--patients", type=int, default=800)
-    ap.add_argument("--seed", type=int, default=7, help="seed of the generated cohort")
-    ap.add_argument("--epochs", type=int, default=None, help="clip-model epochs (default: the model's)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap = parser(__doc__, seed=7, epochs_help="clip-model epochs (default: the model's)")
     ap.add_argument("--no-image-model", action="store_true", help="skip the image model on frames")
-    args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = args.cohort
-        if folder is None:
-            from lymphcast.synth import generate_cohort
-
-            folder = generate_cohort(Path(tmp) / "cohort", patients=args.patients, centres=4, seed=args.seed,
-                                     modalities=["clinical", "us_image", "us_video"])
-        run(Path(folder), args)
+    run_on_cohort(ap.parse_args(), ["clinical", "us_image", "us_video"], run)
 
 
 def _fit(name: str, make, train):

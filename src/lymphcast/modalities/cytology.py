@@ -21,13 +21,14 @@ from sklearn.linear_model import LogisticRegression
 
 from ..cohort import Cohort, LymphCastError
 from .base import ModalityModel, probability_series
+from .fitted_network import FittedNetwork
 from .cytology_bags import Bags, covered, normalise_bags, read_bags
 from .cytology_training import EVAL_CHUNK, padded
 from .node_model import load_weights
 from .node_training import split_patients
 
 
-class CytologyModel(ModalityModel):
+class CytologyModel(FittedNetwork, ModalityModel):
     """Patient-level cytology model (attention-based multiple-instance learning).
 
     tile_px/mpp: tile side in pixels and the magnification tiles are read at (µm per pixel; 32 px at 1 µm is a
@@ -149,18 +150,6 @@ class CytologyModel(ModalityModel):
         ref = self.stain_reference_
         return stain_basis(ref["he"] if ref is not None else np.array([[0.65, 0.07], [0.70, 0.99], [0.29, 0.11]]))
 
-    def network(self):
-        self.check_fitted()
-        if getattr(self, "_net", None) is None:
-            net = self._new_net()
-            net.load_state_dict(self.state_dict_)
-            self._net = net
-        self._net.eval()
-        return self._net
-
-    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
-        return self.calibration_.predict_proba(raw[:, None])[:, 1] if len(raw) else raw
-
     def attend(self, bags: Bags) -> tuple[np.ndarray, list[np.ndarray]]:
         """Bag logits (one per patient of `bags`) and each patient's tile attention (in bags.members() order)."""
         import torch
@@ -195,9 +184,3 @@ class CytologyModel(ModalityModel):
         if not self.is_fitted:
             return {}
         return {"training": training_curve(self.history_, self.best_epoch_)}
-
-    def __getstate__(self):
-        state = dict(vars(self))
-        state.pop("_net", None)  # rebuilt from state_dict_ on first use
-        return state
-

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..cohort import Cohort, LymphCastError
 from ..cohort.schema import SIDES
 from .base import ModalityModel, probability_series
+from .fitted_network import FittedNetwork
 from .rollup import side_features
 
 
@@ -37,7 +38,7 @@ def load_weights(net, path, describe: str):
     return net
 
 
-class NodeNetworkModel(ModalityModel):
+class NodeNetworkModel(FittedNetwork, ModalityModel):
     level = "node"
     oof = "validation"
 
@@ -56,19 +57,6 @@ class NodeNetworkModel(ModalityModel):
 
     @abstractmethod
     def _new_net(self): ...
-
-    def network(self):
-        """The fitted network (rebuilt from state_dict_ after loading a saved model), in evaluation mode."""
-        self.check_fitted()
-        if getattr(self, "_net", None) is None:
-            net = self._new_net()
-            net.load_state_dict(self.state_dict_)
-            self._net = net
-        self._net.eval()
-        return self._net
-
-    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
-        return self.calibration_.predict_proba(raw[:, None])[:, 1] if len(raw) else raw
 
     def side_table(self, cohort: Cohort, nodes: pd.Series | None = None) -> pd.DataFrame:
         """Roll-up inputs per (patient_id, side): noisy-OR, max and node counts per level (`nodes`: node
@@ -107,8 +95,3 @@ class NodeNetworkModel(ModalityModel):
             return {}
         return {"training": training_curve(self.history_, self.best_epoch_),
                 "rollup": rollup_comparison(self.rollup_scores_, self.rollup_, "Node → patient roll-up")}
-
-    def __getstate__(self):
-        state = dict(vars(self))
-        state.pop("_net", None)  # rebuilt from state_dict_ on first use
-        return state
