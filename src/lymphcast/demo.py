@@ -75,6 +75,11 @@ def _fused(cohort, out: Path, seed: int, console: Console) -> tuple[dict, str]:
     return metrics, digest
 
 
+def _num(value, spec: str = ".3f") -> str:
+    """A metric for the console; "—" where it could not be computed (null in metrics.json)."""
+    return "—" if value is None else format(value, spec)
+
+
 def _summary(console: Console, m: dict, out: Path, digest: str) -> None:
     table = Table(title=f"External validation on centre {TEST_CENTRE}")
     table.add_column("model")
@@ -82,16 +87,17 @@ def _summary(console: Console, m: dict, out: Path, digest: str) -> None:
     table.add_column("AUC (95% CI, DeLong)", justify="right")
     table.add_column("fused − model (p)", justify="right")
     for row in m.get("fusion", {}).get("modalities", []):
-        auc = (f"{row['auc']:.3f} ({row['auc_ci_low']:.3f}–{row['auc_ci_high']:.3f})"
+        auc = (f"{_num(row.get('auc'))} ({_num(row.get('auc_ci_low'))}–{_num(row.get('auc_ci_high'))})"
                if row.get("auc") is not None else "—")
-        diff = f"{row['fused_minus']:+.3f} (p {row['p_value']:.3f})" if row.get("fused_minus") is not None else ""
+        diff = f"{_num(row.get('fused_minus'), '+.3f')} (p {_num(row.get('p_value'))})" if "fused_minus" in row else ""
         table.add_row(NAMES.get(row["name"], row["name"]), f"{row['n']} ({row['events']})", auc, diff)
     console.print(table)
     if m.get("oracle_auc") is not None:
         console.print(f"oracle AUC (exact risk from every modality): {m['oracle_auc']:.3f}")
-    console.print(f"fused: sensitivity / specificity at {m['threshold']:.2f}: {m['sensitivity']:.2f} / "
-                  f"{m['specificity']:.2f}; calibration intercept / slope {m['calibration_intercept']:.2f} / "
-                  f"{m['calibration_slope']:.2f}; Brier {m['brier']:.3f}")
+    console.print(f"fused: sensitivity / specificity at {_num(m.get('threshold'), '.2f')}: "
+                  f"{_num(m.get('sensitivity'), '.2f')} / {_num(m.get('specificity'), '.2f')}; calibration "
+                  f"intercept / slope {_num(m.get('calibration_intercept'), '.2f')} / "
+                  f"{_num(m.get('calibration_slope'), '.2f')}; Brier {_num(m.get('brier'))}")
     sides = m.get("fusion", {}).get("sides", {}).get("auc", {})
     if sides.get("auc") is not None:
         console.print(f"neck sides: AUC {sides['auc']:.3f} on {sides['n']} sides ({sides['events']} involved)")
