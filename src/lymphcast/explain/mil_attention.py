@@ -82,9 +82,12 @@ def attention_picture(thumb: np.ndarray, overlay: np.ndarray, top: np.ndarray, t
     grid = fig.add_gridspec(2, 6, width_ratios=[2.2, 2.2, 1, 1, 1, 1])
     ax = fig.add_subplot(grid[:, :2])
     ax.imshow(thumb)
-    shown = ax.imshow(np.ma.masked_invalid(overlay), cmap="inferno", alpha=0.55, vmin=0,
-                      vmax=max(2.0, float(np.nanpercentile(overlay, 99)) if np.isfinite(overlay).any() else 2.0))
-    fig.colorbar(shown, ax=ax, fraction=0.04, label="attention (1 = average tile)")
+    # only tiles above an average share are coloured, so the smear stays visible under the rest
+    vmax = max(2.0, float(np.nanpercentile(overlay, 99)) if np.isfinite(overlay).any() else 2.0)
+    shown = ax.imshow(np.ma.masked_where(~(overlay >= 1.0), overlay), cmap="autumn_r", alpha=0.6, vmin=1.0,
+                      vmax=vmax)
+    bar = fig.colorbar(shown, ax=ax, orientation="horizontal", fraction=0.05, pad=0.03)
+    bar.set_label("attention (1 = an average tile; below 1 not coloured)", fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.axis("off")
     for i, (tile, a) in enumerate(zip(top, top_att)):
@@ -92,8 +95,8 @@ def attention_picture(thumb: np.ndarray, overlay: np.ndarray, top: np.ndarray, t
         sub.imshow(tile)
         sub.set_title(f"{a:.1f}x", fontsize=8)
         sub.axis("off")
-    fig.text(0.62, 0.02, "most attended tiles (stain-normalised, as the model saw them); attention = weight in "
-             "the patient's pooled vector, not a diagnosis", fontsize=7, ha="center")
+    fig.text(0.72, 0.13, "most attended tiles (stain-normalised, as the model saw them);\nattention = weight in "
+             "the patient's pooled vector, not a diagnosis", fontsize=7, ha="center", va="top")
     fig.canvas.draw()
     picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     plt.close(fig)
