@@ -30,14 +30,14 @@ from .stacker import MaskedStacker
 class FusionModel(ModalityModel):
     """modalities: the modality models to fuse (names from modalities.registry); options: {name: settings} for
     each; stack_fraction: share of the labelled patients kept back for the stackers; C: their inverse L2 strength,
-    or "auto" (chosen by cross-validated log loss)."""
+    or "auto" (chosen by cross-validated log loss; fusion.stacker)."""
 
     name = "fusion"
     level = "node"
     oof = "validation"
 
     def __init__(self, *, modalities: tuple = ("clinical",), options: dict | None = None, stack_fraction: float = 0.3,
-                 C: float | str = "auto", seed: int = 0):
+                 C: float | str = 1.0, seed: int = 0):
         self.modalities = modalities
         self.options = options
         self.stack_fraction = stack_fraction
