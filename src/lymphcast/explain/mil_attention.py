@@ -106,7 +106,7 @@ def attention_picture(thumb: np.ndarray, overlay: np.ndarray, top: np.ndarray, t
 def cytology_pictures(model, cohort: Cohort, probabilities: pd.Series | None = None) -> dict[str, tuple[str, int, np.ndarray]]:
     """patient_id → (image_id shown, tiles in the bag, RGB picture) for every patient of `cohort` with tiles."""
     bags = model.bags(cohort)
-    logits, attention = model.attend(bags)
+    _, attention = model.attend(bags)
     out = {}
     for p, (rows, att) in enumerate(zip(bags.members(), attention)):
         pid = str(bags.patient_ids[p])

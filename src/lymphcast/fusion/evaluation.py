@@ -58,7 +58,7 @@ def side_section(model, cohort: Cohort, scored: dict) -> dict | None:
     out = {"auc": _auc_row("fused sides", y_sides.to_numpy(), sides.to_numpy(float))}
     threshold = getattr(model, "us_rule_threshold_", None)
     if threshold is not None and "us_image" in getattr(model, "models_", {}):
-        us = model.models_["us_image"].predict_sides(cohort).reindex(y_sides.index)
+        us = scored["side_modalities"]["us_image"].reindex(y_sides.index)  # already scored: no second read
         have = us.notna()
         calls = pd.DataFrame({"reader": US_RULE, "patient_id": y_sides.index.get_level_values(0)[have],
                               "side": y_sides.index.get_level_values(1)[have],

@@ -146,12 +146,13 @@ class FusionModel(ModalityModel):
     # --- prediction -----------------------------------------------------------------------------
     def predict_levels(self, cohort: Cohort) -> dict:
         """patients, sides, levels (patient_id, side, level) fused; nodes (node table, one probability column per
-        node-level modality); modalities (each modality's patient probability: what was fused)."""
+        node-level modality); modalities (each modality's patient probability: what was fused); side_modalities
+        (the side stacker's inputs)."""
         self.check_fitted()
         outputs = self._outputs(cohort)
         ids = cohort.patients["patient_id"]
         out = {"patients": probability_series(self.patient_stacker_.predict(outputs["patients"]).reindex(ids), ids),
-               "modalities": outputs["patients"]}
+               "modalities": outputs["patients"], "side_modalities": outputs["sides"]}
         if self.side_stacker_ is not None:
             sides = self.side_stacker_.predict(outputs["sides"]).rename("probability")
         else:  # no side labels to learn from: the patient risk stands for both sides

@@ -77,20 +77,13 @@ class MilNet(nn.Module):
         """Bag logits (B,) from tile embeddings: the attention stage trains this on frozen embeddings."""
         return self.head(self.pool(h, mask)[0]).squeeze(-1)
 
-    def bag_parts(self, x: torch.Tensor, mask: torch.Tensor):
-        """x (B, K, 3, H, W), mask (B, K) → (patient vectors (B, 2D), attention (B, K), tile embeddings)."""
-        h = self.embed(x)
-        pooled, att = self.pool(h, mask)
-        return pooled, att, h
-
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """→ bag logits (B,)."""
-        pooled, _, _ = self.bag_parts(x, mask)
-        return self.head(pooled).squeeze(-1)
+        return self.bag_logits(self.embed(x), mask)
 
     def attend(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits (B,), attention (B, K)) in one pass, for explanations."""
-        pooled, att, _ = self.bag_parts(x, mask)
+        pooled, att = self.pool(self.embed(x), mask)
         return self.head(pooled).squeeze(-1), att
 
 
