@@ -93,7 +93,7 @@ def test_missing_model_and_unknown_modality(synth_cohort_dir, tmp_path):
 
 def test_tampered_bundle_is_refused(synth_cohort_dir, tmp_path):
     assert run("train", synth_cohort_dir, "--out", tmp_path / "model").exit_code == 0
-    with open(tmp_path / "model" / "clinical.joblib", "ab") as fh:
+    with open(tmp_path / "model" / "clinical.safetensors", "ab") as fh:
         fh.write(b"tampered")
     _assert_clean_failure(run("predict", tmp_path / "model", synth_cohort_dir, "--out", tmp_path / "p.csv"),
                           "does not match the hash")

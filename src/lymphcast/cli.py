@@ -383,3 +383,5 @@ def _box_option(text: Optional[str]) -> tuple[float, ...] | None:
 
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
+
+from . import cli_service  # noqa: E402,F401  (registers bundle and serve)

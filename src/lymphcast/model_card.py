@@ -56,8 +56,27 @@ def model_card(manifest: dict, bundle_hash: str) -> str:
         f"- {training.get('patients', '?')} labelled patients, {training.get('events', '?')} with N1b", "",
         "## Thresholds (chosen on training out-of-fold predictions)", "",
         *[f"- {name}: {value:.3f}" for name, value in thresholds.items()], "",
+        "## Calibration (same predictions; ideal intercept 0, slope 1)", "", _calibration(manifest), "",
+        *_locked(manifest),
         "## Limits", "", LIMITS,
         *[MODALITY_LIMITS[m] for m in manifest.get("modalities", []) if m in MODALITY_LIMITS],
         *([FUSION_LIMITS] if len(manifest.get("modalities", [])) > 1 else []), "",
     ]
     return "\n".join(lines)
+
+
+def _calibration(manifest: dict) -> str:
+    cal = manifest.get("calibration") or {}
+    if "slope" not in cal:
+        return f"- not estimated{': ' + cal['note'] if cal.get('note') else ''}"
+    (i, il, ih), (s, sl, sh) = cal["intercept"], cal["slope"]
+    return (f"- intercept {i:.2f} (95% CI {il:.2f} to {ih:.2f}), slope {s:.2f} ({sl:.2f} to {sh:.2f}), "
+            f"Brier {cal['brier']:.3f}, {cal['patients']} patients")
+
+
+def _locked(manifest: dict) -> list[str]:
+    lock = manifest.get("locked")
+    if not lock:
+        return ["## Status", "", "- Not locked: a research model. `lymphcast bundle` locks it for the service.", ""]
+    return ["## Status", "", f"- Locked {lock.get('utc', '?')} (UTC) by LymphCast {lock.get('lymphcast_version', '?')}"
+            f" from model `{lock.get('source_sha256', '?')[:16]}...`; {lock.get('note') or 'no note'}", ""]

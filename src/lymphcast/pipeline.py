@@ -60,6 +60,20 @@ def choose_thresholds(labels: pd.Series, probability: pd.Series) -> dict[str, fl
             "rule_out_sens95": float(threshold_for_sensitivity(y, p, 0.95))}
 
 
+def calibration_summary(labels: pd.Series, probability: pd.Series) -> dict:
+    """Calibration of the honest training-set probabilities (intercept, slope with 95% CI; Brier), kept in the
+    manifest so the model card and the service can state how well the risks matched the observed rates."""
+    from .evaluate.calibration import brier_score, calibration_intercept_slope
+
+    y, p = labels.to_numpy(int), probability.loc[labels.index].to_numpy(float)
+    try:
+        fit = calibration_intercept_slope(y, p)
+    except ValueError as exc:  # perfect separation: nothing to estimate
+        return {"note": str(exc)}
+    return {"intercept": list(fit.intercept), "slope": list(fit.slope), "brier": float(brier_score(y, p)),
+            "patients": int(len(y))}
+
+
 def train(cohort: Cohort, *, modalities=("clinical",), centres=None, options: dict | None = None,
           seed: int = 0) -> Bundle:
     """Fit the modality model on the labelled patients of `centres` (default: all) and pick thresholds on
@@ -83,7 +97,7 @@ def train(cohort: Cohort, *, modalities=("clinical",), centres=None, options: di
         training={"cohort": cohort.meta.name, "centres": sorted(data.patients["centre"].unique()),
                   "patients": len(labels), "events": int(labels.sum()),
                   "input_sha256": cohort_hashes(cohort.root) if cohort.root else {}},
-        thresholds=choose_thresholds(labels, oof), threshold_source=(
+        thresholds=choose_thresholds(labels, oof), calibration=calibration_summary(labels, oof), threshold_source=(
             "validation patients held out from training" if model.oof == "validation" else "5-fold out-of-fold"))
     return Bundle({model.name: model}, manifest)
 

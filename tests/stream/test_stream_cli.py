@@ -73,15 +73,18 @@ def test_bundle_without_a_video_model(video_bundle, tmp_path):
     import json
     import shutil
 
+    from lymphcast.bundle import write_sums
     from lymphcast.provenance import file_sha256
 
     other = tmp_path / "clinical_only"  # the same weights filed as another modality: no us_video model inside
     shutil.copytree(video_bundle, other)
-    (other / "us_video.joblib").rename(other / "clinical.joblib")
+    for suffix in (".json", ".safetensors"):
+        (other / f"us_video{suffix}").rename(other / f"clinical{suffix}")
     manifest = json.loads((other / "bundle.json").read_text())
-    manifest["modalities"] = ["clinical"]
-    manifest["files"] = {"clinical.joblib": file_sha256(other / "clinical.joblib")}
+    manifest["modalities"], manifest["models"] = ["clinical"], ["clinical"]
+    manifest["files"] = {f: file_sha256(other / f) for f in ("clinical.json", "clinical.safetensors")}
     (other / "bundle.json").write_text(json.dumps(manifest))
+    write_sums(other)
     clip = write_video(tmp_path / "c.mp4", levels(3, (32, 32)))
     _clean_failure(run("stream", other, clip, "--fast"), "holds no us_video model (it has: clinical)",
                    "--modalities us_video")
