@@ -99,3 +99,14 @@ def test_lock_marks_the_source_and_refuses_to_lock_twice(clinical_bundle, tmp_pa
     assert "pilot at centre D" in (tmp_path / "locked" / "MODEL_CARD.md").read_text()
     with pytest.raises(BundleError, match="already a locked bundle"):
         lock_bundle(tmp_path / "locked", tmp_path / "twice")
+
+
+def test_records_and_random_generators_round_trip(tmp_path):
+    records = np.zeros(3, dtype=[("value", "f8"), ("feature_idx", "u4"), ("is_leaf", "u1")])
+    records["value"] = [0.5, 1.5, 2.5]
+    obj = {"r": records, "g": np.random.default_rng(3), "rs": np.random.RandomState(4)}
+    save_state(obj, tmp_path, "m")
+    back = load_state(tmp_path, "m")
+    assert back["r"].dtype == records.dtype and np.array_equal(back["r"], records)
+    assert back["g"].random() == np.random.default_rng(3).random()
+    assert back["rs"].rand() == np.random.RandomState(4).rand()

@@ -94,6 +94,7 @@ def train(cohort: Cohort, *, modalities=("clinical",), centres=None, options: di
         model.fit(data)
     manifest = stamp(
         modalities=names, settings={model.name: model.get_params()}, seed=seed,
+        fields={name: spec.model_dump(mode="json", exclude_none=True) for name, spec in cohort.fields.items()},
         training={"cohort": cohort.meta.name, "centres": sorted(data.patients["centre"].unique()),
                   "patients": len(labels), "events": int(labels.sum()),
                   "input_sha256": cohort_hashes(cohort.root) if cohort.root else {}},

@@ -92,6 +92,9 @@ class _Encoder:
             kind = "$parameter" if isinstance(obj, torch.nn.Parameter) else "$tensor"
             return {kind: self._array(obj.detach().cpu().numpy()), "requires_grad": bool(obj.requires_grad)}
         if isinstance(obj, np.ndarray):
+            if obj.dtype.fields is not None:  # a record array (e.g. gradient-boosted trees): one array per field
+                return {"$records": {f: self._array(obj[f]) for f in obj.dtype.names},
+                        "descr": _descr(obj.dtype), "shape": list(obj.shape)}
             if obj.dtype.kind in "biuf":
                 return {"$ndarray": self._array(obj)}
             return {"$objarray": [self.encode(v, f"{where}[]") for v in obj.ravel().tolist()],
@@ -99,7 +102,11 @@ class _Encoder:
         if isinstance(obj, np.generic):
             return {"$npscalar": obj.dtype.str, "value": self.encode(obj.item(), where)}
         if isinstance(obj, np.dtype):
-            return {"$dtype": obj.str if obj.fields is None else str(obj)}
+            return {"$dtype": obj.str} if obj.fields is None else {"$dtype": None, "descr": _descr(obj)}
+        if isinstance(obj, np.random.Generator):
+            return {"$generator": type(obj.bit_generator).__name__, "state": self.encode(obj.bit_generator.state, where)}
+        if isinstance(obj, np.random.RandomState):
+            return {"$randomstate": self.encode(obj.get_state(legacy=False), where)}
         if isinstance(obj, torch.dtype):
             return {"$torch_dtype": str(obj).removeprefix("torch.")}
         if isinstance(obj, torch.device):
@@ -150,8 +157,13 @@ class _Encoder:
         path = _class_path(type(obj))
         _check_allowed(path, where)
         state = obj.__getstate__() if hasattr(obj, "__getstate__") else vars(obj)
-        if hasattr(obj, "__reduce_ex__") and state is None:
-            raise UnsafeStateError(f"{where}: {path} keeps no attribute state and cannot be stored")
+        if state is None and hasattr(obj, "__dict__") and not vars(obj):
+            state = {}  # a plain object with no attributes (e.g. a link function)
+        if state is None:  # a compiled class (e.g. scikit-learn's Cython losses): rebuilt from its own arguments
+            reduced = obj.__reduce_ex__(4)
+            if reduced[0] is not type(obj) or len(reduced) > 2 and reduced[2] is not None:
+                raise UnsafeStateError(f"{where}: {path} keeps no attribute state and cannot be stored")
+            return {"$object": path, "args": self.encode(tuple(reduced[1]), where)}
         return {"$object": path, "state": self.encode(state, where)}
 
 
@@ -220,7 +232,25 @@ class _Decoder:
         return np.dtype(node["$npscalar"]).type(self.decode(node["value"]))
 
     def _d_dtype(self, node, ref):
-        return np.dtype(node["$dtype"])
+        return np.dtype(node["$dtype"]) if node["$dtype"] is not None else _dtype_of(node["descr"])
+
+    def _d_records(self, node, ref):
+        arr = np.empty(node["shape"], dtype=_dtype_of(node["descr"]))
+        for name, key in node["$records"].items():
+            arr[name] = self._array(key)
+        return self._keep(ref, arr)
+
+    def _d_generator(self, node, ref):
+        if node["$generator"] not in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"):
+            raise UnsafeStateError(f"{self.source}: unknown random generator {node['$generator']!r}")
+        bits = getattr(np.random, node["$generator"])()
+        bits.state = self.decode(node["state"])
+        return self._keep(ref, np.random.Generator(bits))
+
+    def _d_randomstate(self, node, ref):
+        rs = np.random.RandomState()
+        rs.set_state(self.decode(node["$randomstate"]))
+        return self._keep(ref, rs)
 
     def _d_torch_dtype(self, node, ref):
         import torch
@@ -313,6 +343,8 @@ class _Decoder:
 
     def _d_object(self, node, ref):
         cls = _resolve_class(node["$object"], self.source)
+        if "args" in node:  # only plain values reach an allow-listed class's constructor
+            return self._keep(ref, cls(*self.decode(node["args"])))
         obj = self._keep(ref, cls.__new__(cls))
         state = self.decode(node["state"])
         if hasattr(obj, "__setstate__"):
@@ -322,6 +354,16 @@ class _Decoder:
         else:
             raise UnsafeStateError(f"{self.source}: {node['$object']} cannot take the stored state")
         return obj
+
+
+def _descr(dtype: np.dtype) -> list:
+    return [[name, dtype.fields[name][0].str] for name in dtype.names]
+
+
+def _dtype_of(descr: list) -> np.dtype:
+    if not all(isinstance(d, list) and len(d) == 2 and all(isinstance(x, str) for x in d) for d in descr):
+        raise UnsafeStateError("malformed record type in a model state")
+    return np.dtype([(name, np.dtype(kind)) for name, kind in descr])
 
 
 def save_state(obj, folder: Path, name: str) -> list[str]:

@@ -86,7 +86,8 @@ def write_meta(meta, folder: Path) -> None:
                                                                                             exclude_none=True))
                                for k, v in meta.clinical_fields.items()}
     data["node_fields"] = {k: v.model_dump(mode="json", exclude_none=True) for k, v in meta.node_fields.items()}
-    (folder / "cohort.yaml").write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    text = yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False, allow_unicode=True)
+    (folder / "cohort.yaml").write_text(text, encoding="utf-8")
 
 
 def write_cohort(cohort: Cohort, target: str | Path, *, overwrite: bool = False) -> Path:

@@ -35,7 +35,8 @@ def read_meta(root: Path, problems: list[Problem]) -> CohortMeta | None:
         problems.append(Problem("cohort.yaml", "file not found; every cohort folder starts with cohort.yaml"))
         return None
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # libyaml's safe loader when present: the same result, ten times faster (the service reads one per case)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except UnicodeDecodeError:
         problems.append(Problem("cohort.yaml", "not UTF-8 text"))
         return None

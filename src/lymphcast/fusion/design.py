@@ -41,7 +41,7 @@ def side_frame(patients: pd.Series | list, patient_probs: pd.DataFrame, side_pro
     for name in side_probs.columns:
         frame[name] = side_probs[name].reindex(index).to_numpy()
     if tumour_side is not None:
-        primary = tumour_side.reindex(pid).astype("object").to_numpy()
+        primary = tumour_side.reindex(pid).astype("string").fillna("").to_numpy(dtype=object)  # unknown: ""
         side = index.get_level_values("side").to_numpy()
         frame["ipsilateral"] = np.where(primary == side, 1.0, np.where(np.isin(primary, SIDES), -1.0, 0.0))
     return frame

@@ -124,8 +124,7 @@ class FusionModel(ModalityModel):
             patients[name] = levels["patients"].reindex(ids).to_numpy()
             if model.level == "node":
                 side_cols[name] = levels["sides"]
-                where = cohort.nodes[["node_id", "patient_id", "side", "level"]]
-                nodes[name] = where.merge(levels["nodes"].rename("probability").rename_axis("node_id").reset_index(),
+                nodes[name] = _node_places(cohort).merge(levels["nodes"].rename("probability").rename_axis("node_id").reset_index(),
                                           on="node_id")
         tumour = cohort.patients.set_index("patient_id")["tumour_side"] if "tumour_side" in cohort.patients else None
         side_patient = patients[[n for n in patients.columns if n not in side_cols]]
@@ -161,7 +160,7 @@ class FusionModel(ModalityModel):
         out["sides"] = sides
         if self.level_stacker_ is not None:
             out["levels"] = self.level_stacker_.predict(self._level_frame(cohort, outputs, sides)).rename("probability")
-        nodes = cohort.nodes[["node_id", "patient_id", "side", "level"]].copy() if len(cohort.nodes) else pd.DataFrame()
+        nodes = _node_places(cohort)
         for name, table in outputs["nodes"].items():
             nodes[f"p_{name}"] = nodes["node_id"].map(table.set_index("node_id")["probability"])
         out["nodes"] = nodes
@@ -193,3 +192,9 @@ def available_modalities(cohort: Cohort) -> list[str]:
     if not names:
         raise LymphCastError(f"cohort '{cohort.meta.name}' holds no data any model can read")
     return names
+
+
+def _node_places(cohort: Cohort) -> pd.DataFrame:
+    """node_id, patient_id, side, level of every node (an empty table for patients without node data)."""
+    columns = ["node_id", "patient_id", "side", "level"]
+    return cohort.nodes[columns].copy() if len(cohort.nodes) else pd.DataFrame(columns=columns)

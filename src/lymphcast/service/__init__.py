@@ -1,0 +1,1 @@
+"""The clinical service: the locked model beside PACS and the electronic record."""

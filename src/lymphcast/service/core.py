@@ -1,0 +1,93 @@
+"""The service's state: the verified bundle, the case store, the audit trail and the tokens; submitting a case
+writes it, scores it and keeps the result, or leaves nothing behind."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..bundle import BundleError, load_bundle
+from .audit import AuditLog
+from .auth import TokenStore
+from .case_folder import model_fields, write_case
+from .case_input import CaseIn
+from .intake import ClinicalRecord, DicomIntake
+from .scoring import Scorer
+from .store import CaseStore
+
+log = logging.getLogger("lymphcast.service")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    bundle: Path
+    data_dir: Path
+    tokens_file: Path | None = None
+    max_upload_bytes: int = 20 * 1024 * 1024  # a case: clinical values and a few ultrasound views
+    max_file_bytes: int = 8 * 1024 * 1024
+    allow_unlocked: bool = False  # only for development: serve a model nobody locked
+
+
+class ServiceCore:
+    def __init__(self, settings: ServiceSettings):
+        self.settings = settings
+        self.bundle = load_bundle(settings.bundle)  # verifies every file's hash first
+        if not self.bundle.manifest.get("locked") and not settings.allow_unlocked:
+            raise BundleError(f"'{settings.bundle}' is not a locked bundle; lock it with `lymphcast bundle MODEL "
+                              f"--out BUNDLE` (the service serves only models someone chose to deploy)")
+        self.fields = model_fields(self.bundle.manifest)
+        self.scorer = Scorer(self.bundle)
+        self.store = CaseStore(settings.data_dir)
+        self.audit = AuditLog(Path(settings.data_dir) / "audit.sqlite")
+        self.tokens = TokenStore(settings.tokens_file or Path(settings.data_dir) / "tokens.json")
+        self.model_card = (Path(settings.bundle) / "MODEL_CARD.md").read_text(encoding="utf-8")
+        self.clinical = ClinicalRecord(settings.data_dir)
+        self.intake = DicomIntake(self)
+        log.info("bundle %s loaded (%s)", self.bundle.sha256[:12], ", ".join(self.bundle.modalities))
+
+    def submit(self, case: CaseIn, images: dict[str, bytes], *, source: str = "api") -> dict:
+        case_id = self.store.new_case_id()
+        folder = self.store.root / case_id
+        try:
+            cohort = write_case(case, images, self.fields, folder / "cohort", key=case_id)
+            result = self.scorer.score(cohort, case_id=case_id, extra={
+                "patient_id": case.patient_id, "source": source, "study_instance_uid": case.study_instance_uid,
+                "accession_number": case.accession_number})
+            self.store.save_result(case_id, result)
+            if source != "pacs":  # images arriving later from PACS are scored with these values
+                self.clinical.save(case.patient_id, case.clinical)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # a case that failed leaves nothing half-written
+            raise
+        log.info("case %s scored (%d node(s))", case_id, len(case.nodes))  # no patient identifier in logs
+        return result
+
+    def heatmap(self, case_id: str, node_id: str) -> Path | None:
+        """The Grad-CAM picture of one node's views, made on first request and kept with the case."""
+        from ..cohort import read_cohort
+        from ..explain.gallery import ultrasound_pictures
+
+        folder = self.store.case_dir(case_id)
+        result = self.store.result(case_id)
+        model = self.bundle.component("us_image")
+        if folder is None or result is None or model is None:
+            return None
+        if node_id not in {n["node_id"] for n in result["nodes"]}:
+            return None
+        target = folder / "heatmaps" / f"{node_id}.png"
+        if not target.is_file():
+            from PIL import Image
+
+            from ..cohort import atomic_file
+
+            cohort = read_cohort(folder / "cohort")
+            inside = f"{case_id}-{node_id}"  # node ids in the case's cohort carry the case id
+            with self.scorer.lock:
+                pictures = ultrasound_pictures(model, cohort, [inside])
+            if inside not in pictures:
+                return None
+            with atomic_file(target) as tmp:
+                Image.fromarray(pictures[inside]).save(tmp, format="PNG")
+        return target
