@@ -28,6 +28,9 @@ from pathlib import Path
 import numpy as np
 
 
+PATIENT_ID = "PACS0001"
+
+
 def _scorer(spec: str):
     module, _, func = spec.partition(":")
     return getattr(importlib.import_module(module), func or "score_instance")
@@ -44,7 +47,7 @@ def _write_images(folder: Path, count: int) -> list[Path]:
     for i in range(count):
         path = folder / f"us{i + 1}.dcm"
         pixels = rng.integers(0, 60 + 60 * i, size=(96, 128), dtype=np.uint8)
-        write_us_dicom(path, pixels, patient_id="PACS0001", spacing_mm=0.08, token="pacs-scenario",
+        write_us_dicom(path, pixels, patient_id=PATIENT_ID, spacing_mm=0.08, token="pacs-scenario",
                        study="s1", series="1", instance=i + 1, description="Neck US", vendor="Acme",
                        frequency_mhz=12.0)
         ds = pydicom.dcmread(path)
@@ -95,17 +98,31 @@ def run(args) -> dict:
     from lymphcast.service.dicom_us import read_header, read_us_instance
     from lymphcast.service.pacs import OrthancClient, OrthancWatcher, tag
 
-    scorer = _scorer(args.scorer)
     work = Path(tempfile.mkdtemp(prefix="lymphcast-orthanc-"))
-    proc = log = watcher = client = None
-    scored: dict[str, dict] = {}  # SOPInstanceUID -> what the scorer returned
+    proc = log = watcher = client = core = None
+    scored: dict[str, dict] = {}  # case_id -> the result the SR was made from
 
-    def on_instance(data: bytes, orthanc_id: str) -> bytes:
-        name = f"orthanc/{tag(orthanc_id)}"
-        inst = read_us_instance(data, name=name)
-        result = scorer(inst)
-        scored[inst.sop_uid] = result
-        return to_bytes(risk_report(result, [read_header(data, name=name)]))
+    if args.bundle:  # the real service: DicomIntake of a ServiceCore on a locked bundle
+        from lymphcast.service.case_input import CaseIn
+        from lymphcast.service.core import ServiceCore, ServiceSettings
+
+        core = ServiceCore(ServiceSettings(bundle=Path(args.bundle), data_dir=work / "service"))
+        if args.clinical:  # the record's clinical values, sent before the images (as an interface engine would)
+            core.submit(CaseIn(patient_id=PATIENT_ID, clinical=json.loads(args.clinical)), {})
+
+        def on_instance(data: bytes, orthanc_id: str) -> bytes:
+            sr = core.intake.on_instance(data, f"orthanc/{tag(orthanc_id)}")
+            for row in core.store.worklist(1000):
+                scored.setdefault(row["case_id"], core.store.result(row["case_id"]))
+            return sr
+    else:
+        scorer = _scorer(args.scorer)
+
+        def on_instance(data: bytes, orthanc_id: str) -> bytes:
+            name = f"orthanc/{tag(orthanc_id)}"
+            result = scorer(read_us_instance(data, name=name))
+            scored[result["case_id"]] = result
+            return to_bytes(risk_report(result, [read_header(data, name=name)]))
 
     try:
         images = _write_images(work, args.images)
@@ -115,8 +132,19 @@ def run(args) -> dict:
         proc, log = _start_orthanc(args.orthanc, work, user, password, args.http_port, args.dicom_port)
         client = OrthancClient(f"http://127.0.0.1:{args.http_port}", auth=(user, password))
         _wait_up(client, proc, 30)
-        # Warm the SR path (highdicom import, first-call costs) so the latency measures the service.
-        to_bytes(risk_report(scorer(read_us_instance(images[0], name="warm-up")), [read_header(images[0], name="w")]))
+        # Warm the SR path (highdicom import, first forward pass) so the latency measures the service.
+        warm = read_us_instance(images[0], name="warm-up")
+        warm_result = (_scorer("tests.service.pacs_fake_scorer:score_instance") if core else scorer)(warm)
+        to_bytes(risk_report(warm_result, [read_header(images[0], name="w")]))
+        if core is not None:
+            from lymphcast.service.case_input import CaseIn, NodeIn
+
+            png = io.BytesIO()
+            from PIL import Image
+
+            Image.fromarray(warm.pixels).save(png, format="PNG")
+            core.submit(CaseIn(patient_id="WARMUP", nodes=[NodeIn(side="left", level="III", images=["w.png"])]),
+                        {"w.png": png.getvalue()})
         scored.clear()
         watcher = OrthancWatcher(client, on_instance, interval=args.interval).start()
 
@@ -141,15 +169,18 @@ def run(args) -> dict:
         for sr_id in srs:
             ds = pydicom.dcmread(io.BytesIO(client.instance_file(sr_id)))
             report = read_risk_report(ds)
-            ref = str(ds.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
-                      .ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
-            expected = scored.get(ref, {}).get("patient", {}).get("probability")
+            refs = [str(item.ReferencedSOPInstanceUID) for series in
+                    ds.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence
+                    for item in series.ReferencedSOPSequence]
+            ref = refs[0]
+            expected = scored.get(report.get("case_id"), {}).get("patient", {}).get("probability")
             reports.append({"study_uid_equal": str(ds.StudyInstanceUID) == study_uid,
                             "patient_id_equal": str(ds.PatientID) == str(sent[0].PatientID),
                             "modality": str(ds.Modality), "references_sent_image": ref in {s.SOPInstanceUID for s in sent},
                             "probability": report["patient"], "scorer_probability": expected,
                             "sides": report["sides"], "levels": report["levels"], "nodes": report["nodes"],
-                            "model": report.get("model")})
+                            "model": report.get("model"), "images_referenced": len(refs),
+                            "bundle_sha256": report.get("bundle_sha256")})
         return {"ok": store.returncode == 0 and last is not None, "images_sent": len(images),
                 "storescu_rc": store.returncode, "storescu_stderr": store.stderr[-500:],
                 "storescu_seconds": round(t_sent, 3), "sr_count": len(srs), "sr_found": bool(srs),
@@ -177,8 +208,10 @@ def run(args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scorer", default="lymphcast.service.pacs_scoring:score_instance",
-                        help="module:function taking a UsInstance and returning a result dict")
+    parser.add_argument("--bundle", help="locked bundle: score with the real service (DicomIntake)")
+    parser.add_argument("--clinical", help="JSON of the patient's clinical values, submitted before the images")
+    parser.add_argument("--scorer", default="tests.service.pacs_fake_scorer:score_instance",
+                        help="without --bundle: module:function taking a UsInstance and returning a result dict")
     parser.add_argument("--images", type=int, default=2)
     parser.add_argument("--orthanc", default=shutil.which("Orthanc") or "/usr/sbin/Orthanc")
     parser.add_argument("--storescu", default=shutil.which("storescu") or "storescu")

@@ -155,30 +155,41 @@ def _missing_tools() -> str | None:
     return None
 
 
-def test_real_orthanc_storescu_to_sr_in_the_same_study():
+def test_real_orthanc_storescu_to_sr_in_the_same_study(service_bundle):
+    """The acceptance path with the real service: a locked fused bundle, the patient's clinical values sent
+    first, two ultrasound stills sent by storescu; each arrival files an updated SR in the same study."""
+    import shlex
+
+    from lymphcast.bundle import load_bundle
+    from tests.service.conftest import CLINICAL
+
     reason = _missing_tools()
     if reason:
         pytest.skip(reason)
     orthanc = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
     ip = shutil.which("ip") or "/usr/sbin/ip"
-    script = (f"{ip} link set lo up && exec {sys.executable} {SCENARIO} --orthanc {orthanc} "
-              "--scorer tests.service.pacs_fake_scorer:score_instance --images 2")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    script = (f"{ip} link set lo up && exec {sys.executable} {SCENARIO} --orthanc {orthanc} --images 2 "
+              f"--bundle {shlex.quote(str(service_bundle))} --clinical {shlex.quote(json.dumps(CLINICAL))}")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(["unshare", "-n", "sh", "-c", script], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=180)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, f"no findings from the scenario (rc {proc.returncode}): {proc.stderr[-2000:]}"
     found = json.loads(lines[-1])
     assert found["ok"], found
     assert found["sr_count"] == found["images_sent"] == 2
+    digest = load_bundle(service_bundle).sha256
     for report in found["reports"]:
         assert report["study_uid_equal"] and report["patient_id_equal"] and report["references_sent_image"]
-        assert report["modality"] == "SR"
+        assert report["modality"] == "SR" and report["bundle_sha256"] == digest
         assert report["probability"] == pytest.approx(report["scorer_probability"], abs=1e-9)
-    assert {side for r in found["reports"] for side in r["sides"]} == {"left", "right"}
+    latest = max(found["reports"], key=lambda r: r["images_referenced"])
+    assert latest["images_referenced"] == 2 and set(latest["sides"]) == {"left", "right"}
+    assert len(latest["nodes"]) == 2
     watcher = found["watcher"]
     assert (watcher["processed"], watcher["failed"], watcher["uploaded"]) == (2, 0, 2)
     assert watcher["skipped"] == 2  # its own SRs came back through the change log and were left alone
-    # Acceptance: each SR is in PACS within 2 s of storescu starting (here: the last of both images).
+    # Acceptance: the SR is in PACS within 2 s of storescu starting (here: the last of both images).
     print(f"storescu -> SR in Orthanc: first {found['latency_first_sr_s']} s, all {found['latency_all_sr_s']} s")
     assert found["latency_all_sr_s"] < 2.0
