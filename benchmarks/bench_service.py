@@ -1,7 +1,7 @@
 """Load benchmark of `lymphcast serve` on loopback: p50/p95 latency, throughput and errors with 1, 10 and 50
 concurrent clients, for a clinical-only case and for a case with six node images.
 
-The server runs as its own process (`lymphcast serve`, one uvicorn process, as deployed); the clients are threads
+The server runs as its own processes (`lymphcast serve --workers 2`, as deployed on 2 cores); the clients are threads
 of this process, each sending its next request as soon as the last one was answered (closed loop), so N clients
 means N requests in flight. Without --bundle a small fused bundle (clinical + ultrasound images) is trained on a
 synthetic cohort first (about a minute).
@@ -155,7 +155,8 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-        print(f"cores: {os.cpu_count()}; server: one uvicorn process; clients: threads on the same machine")
+        print(f"cores: {os.cpu_count()}; server: lymphcast serve --workers {args.workers}; clients: threads of this "
+              f"process on the same machine")
 
 
 if __name__ == "__main__":

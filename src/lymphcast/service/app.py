@@ -26,7 +26,7 @@ from .. import __version__
 from ..cohort import LymphCastError
 from .case_input import CaseIn
 from .core import ServiceCore
-from .security import audit_middleware, note, require
+from .security import AuditMiddleware, note, require
 
 MAX_FILES = 16
 
@@ -43,15 +43,7 @@ def create_app(core: ServiceCore) -> FastAPI:
                               "not a diagnosis.")
     app.state.core = core
 
-    @app.middleware("http")
-    async def limit_size(request: Request, call_next):  # refuse a too-large body before reading it
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > core.settings.max_upload_bytes:
-            return JSONResponse({"detail": f"request body of {int(length)} bytes exceeds the limit of "
-                                           f"{core.settings.max_upload_bytes}"}, status_code=413)
-        return await call_next(request)
-
-    app.middleware("http")(audit_middleware)  # added last, so it is outermost: refused requests are audited too
+    app.add_middleware(AuditMiddleware)
 
     @app.exception_handler(LymphCastError)
     async def user_error(request: Request, exc: LymphCastError):

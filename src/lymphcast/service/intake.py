@@ -30,7 +30,7 @@ class ClinicalRecord:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def save(self, patient_id: str, values: dict) -> None:
-        if values:
+        if values and values != self.values(patient_id):
             with atomic_file(self.root / f"{_key(patient_id)}.json") as tmp:
                 tmp.write_text(json.dumps(values), encoding="utf-8")
 

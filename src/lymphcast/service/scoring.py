@@ -4,6 +4,7 @@ the thresholds in force and the provenance (bundle hash, software version, hashe
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -35,23 +36,48 @@ class Scorer:
     latency stays near two batch times instead of growing with the queue). Cases are keyed by case id inside a
     batch, so two cases of the same patient never mix."""
 
-    def __init__(self, bundle: Bundle, max_batch: int = 32):
+    def __init__(self, bundle: Bundle, max_batch: int = 32, max_wait_s: float = 0.02):
         self.bundle = bundle
         self.lock = threading.Lock()  # one forward pass at a time: 2 cores gain nothing from two
         self.thresholds = dict(bundle.manifest["thresholds"])
         self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
         self._cv = threading.Condition()
         self._pending: list[_Job] = []
+        self._preparing = 0  # cases announced by reserve() whose files are still being written
         self._busy = False
 
-    def score(self, cohort: Cohort, *, case_id: str, extra: dict | None = None) -> dict:
+    def reserve(self) -> None:
+        """Announce a case that will be scored soon, so a batch about to start waits briefly for it."""
+        with self._cv:
+            self._preparing += 1
+
+    def release(self) -> None:
+        """Withdraw an announced case that will not be scored (its input was refused)."""
+        with self._cv:
+            self._preparing -= 1
+            self._cv.notify_all()
+
+    def score(self, cohort: Cohort, *, case_id: str, extra: dict | None = None, reserved: bool = False) -> dict:
         """Score one case (a one-patient cohort whose patient_id is the case id), batched with any others."""
         job = _Job(cohort, case_id, extra or {})
         with self._cv:
             self._pending.append(job)
+            if reserved:
+                self._preparing -= 1
+            self._cv.notify_all()
             while not job.done:
                 if self._busy:
                     self._cv.wait()
+                    continue
+                # Cases still being written would otherwise need a batch of their own after this one: wait a
+                # little for them (never when none is on its way, so a lone case is not delayed).
+                deadline = time.monotonic() + self.max_wait_s
+                while self._preparing > 0 and len(self._pending) < self.max_batch and not self._busy:
+                    if (remaining := deadline - time.monotonic()) <= 0:
+                        break
+                    self._cv.wait(remaining)
+                if self._busy or job.done:
                     continue
                 # no batch running: this thread scores everything waiting (its own case among them)
                 self._busy, batch = True, self._pending[:self.max_batch]
@@ -87,8 +113,11 @@ class Scorer:
     def _predict(self, cohorts: list[Cohort]) -> dict[str, pd.DataFrame]:
         from ..pipeline import predict
 
+        import sklearn
+
         merged = merge_cases(cohorts)
-        with self.lock:
+        # The case was validated when it was written: scikit-learn's repeated input checks are skipped here.
+        with self.lock, sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             frame, _, detail = predict(self.bundle, merged, levels=True)
         return {"patients": frame, **detail}
 

@@ -46,23 +46,49 @@ def note(request: Request, **fields) -> None:
     request.state.audit = {**getattr(request.state, "audit", {}), **fields}
 
 
-async def audit_middleware(request: Request, call_next):
-    """Every request leaves one committed audit row before its response is sent (an answered request is on disk
-    even if the process is killed right after)."""
-    request_id = uuid.uuid4().hex[:16]
-    try:
-        response = await call_next(request)
-    except Exception:  # a bug: answer 500 with the request id (the log has the details), and audit it like any other
-        log.exception("internal error (request %s)", request_id)
-        response = JSONResponse({"detail": f"internal error; quote request id {request_id} to the administrator"},
-                                status_code=500)
-    core = request.app.state.core
-    user = getattr(request.state, "user", None)
-    fields = getattr(request.state, "audit", {})
-    route = request.scope.get("route")
-    await run_in_threadpool(core.audit.record, user=user.name if user else None, role=user.role if user else None,
-                            method=request.method, path=request.url.path, status=response.status_code,
-                            action=getattr(route, "name", None), bundle_sha256=core.bundle.sha256,
-                            client=request.client.host if request.client else None, request_id=request_id, **fields)
-    response.headers["X-Request-ID"] = request_id
-    return response
+class AuditMiddleware:
+    """Every request leaves one committed audit row before its response starts (an answered request is on disk even
+    if the process is killed right after); too-large bodies are refused here, before they are read. A plain ASGI
+    middleware: Starlette's BaseHTTPMiddleware costs a task group and a stream per request."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        core = scope["app"].state.core
+        request_id = uuid.uuid4().hex[:16]
+        state = scope.setdefault("state", {})
+        started = False
+
+        async def audited_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start" and not started:
+                started = True
+                user, fields = state.get("user"), state.get("audit", {})
+                route = scope.get("route")
+                client = scope.get("client")
+                await run_in_threadpool(
+                    core.audit.record, user=user.name if user else None, role=user.role if user else None,
+                    method=scope["method"], path=scope["path"], status=message["status"],
+                    action=getattr(route, "name", None), bundle_sha256=core.bundle.sha256,
+                    client=client[0] if client else None, request_id=request_id, **fields)
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"x-request-id", request_id.encode())]}
+            await send(message)
+
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > core.settings.max_upload_bytes:
+            refuse = JSONResponse({"detail": f"request body of {int(length)} bytes exceeds the limit of "
+                                             f"{core.settings.max_upload_bytes}"}, status_code=413)
+            return await refuse(scope, receive, audited_send)
+        try:
+            await self.app(scope, receive, audited_send)
+        except Exception:  # a bug: answer 500 with the request id (the log has the details), audited like any other
+            log.exception("internal error (request %s)", request_id)
+            if started:
+                raise
+            failed = JSONResponse({"detail": f"internal error; quote request id {request_id} to the "
+                                             f"administrator"}, status_code=500)
+            await failed(scope, receive, audited_send)
