@@ -52,7 +52,7 @@ def run_demo(out: Path, *, patients: int = 800, seed: int = 0, console: Console 
 
 
 def _fused(cohort, out: Path, seed: int, console: Console) -> tuple[dict, str]:
-    from .bundle import save_bundle
+    from .bundle import lock_bundle, save_bundle
     from .evaluate_run import evaluate_predictions
     from .pipeline import predict, train
     from .predictions import level_paths, write_predictions, write_table
@@ -61,6 +61,7 @@ def _fused(cohort, out: Path, seed: int, console: Console) -> tuple[dict, str]:
     console.rule(f"fused model over {', '.join(MODALITIES)}: train on centres {', '.join(TRAIN_CENTRES)}")
     bundle = train(cohort, modalities=MODALITIES, centres=TRAIN_CENTRES, seed=seed, options=DEMO_OPTIONS)
     digest = save_bundle(bundle, out / "model")
+    lock_bundle(out / "model", out / "bundle", note="synthetic demo model: not for patients")
     console.print(f"trained in {time.perf_counter() - begun:.0f} s")
     begun = time.perf_counter()
     console.rule(f"predict the external centre {TEST_CENTRE} per patient, side, level and node; evaluate; report")
@@ -103,3 +104,5 @@ def _summary(console: Console, m: dict, out: Path, digest: str) -> None:
         console.print(f"neck sides: AUC {sides['auc']:.3f} on {sides['n']} sides ({sides['events']} involved)")
     console.print(f"model bundle sha256 {digest[:12]}: {out / 'model'}", soft_wrap=True)
     console.print(f"report: [bold]{out / 'report' / 'report.html'}[/]", soft_wrap=True)
+    console.print(f"to serve the locked copy: lymphcast token --user you --role clinician --data {out / 'service'}; "
+                  f"lymphcast serve {out / 'bundle'} --data {out / 'service'}", soft_wrap=True, highlight=False)
