@@ -14,6 +14,17 @@ CLINICAL = {"age": 45, "sex": "F", "tumour_size_mm": 18.0, "tumour_side": "left"
             "extrathyroidal_extension": 0, "upper_pole": 1, "capsular_contact": 1, "microcalcification": 1,
             "braf_v600e": 1, "hashimoto": 0, "tsh_miu_l": 2.1, "palpable_adenopathy": 0}
 PATIENT_ID = "P900001"
+# A result as the service writes it, for the FHIR and DICOM SR writers' tests.
+EXAMPLE_RESULT = {
+    "case_id": "c-20261129-ab12cd", "patient_id": "P000001", "created_utc": "2026-11-29T15:00:00+00:00",
+    "patient": {"probability": 0.42},
+    "sides": [{"side": "left", "probability": 0.31}, {"side": "right", "probability": 0.12}],
+    "levels": [{"side": "left", "level": "II", "probability": 0.10}],
+    "nodes": [{"node_id": "P000001-N01", "side": "left", "level": "III", "probability": 0.7}],
+    "thresholds": {"youden": 0.3, "rule_out_sens95": 0.08, "rule_out_sens90": 0.12},
+    "provenance": {"bundle_sha256": "0123456789abcdef" * 4, "lymphcast_version": "0.1.0", "model": "fusion",
+                   "modalities": ["clinical", "us_image"]},
+}
 
 
 @pytest.fixture(scope="session")

@@ -18,20 +18,11 @@ from lymphcast.io.images import read_image
 from lymphcast.service.dicom_sr import SrReportError, read_risk_report, risk_report, to_bytes
 from lymphcast.service.dicom_us import DicomInputError, read_header, read_us_instance
 from lymphcast.synth.us_dicom import US_IMAGE_STORAGE, us_dataset
+from tests.service.conftest import EXAMPLE_RESULT as RESULT
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 US_MULTIFRAME_STORAGE = "1.2.840.10008.5.1.4.1.1.3.1"
 
-RESULT = {
-    "case_id": "c-20261129-ab12cd", "patient_id": "P000001", "created_utc": "2026-11-29T15:00:00+00:00",
-    "patient": {"probability": 0.42},
-    "sides": [{"side": "left", "probability": 0.31}, {"side": "right", "probability": 0.12}],
-    "levels": [{"side": "left", "level": "II", "probability": 0.10}],
-    "nodes": [{"node_id": "P000001-N01", "side": "left", "level": "III", "probability": 0.7}],
-    "thresholds": {"youden": 0.3, "rule_out_sens95": 0.08, "rule_out_sens90": 0.12},
-    "provenance": {"bundle_sha256": "0123456789abcdef" * 4, "lymphcast_version": "0.1.0", "model": "fusion",
-                   "modalities": ["clinical", "us_image"]},
-}
 
 
 def _pixels(frames: int = 0) -> np.ndarray:

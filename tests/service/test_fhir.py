@@ -13,6 +13,7 @@ from lymphcast.cohort import STANDARD_FIELDS, FieldSpec
 from lymphcast.service import fhir_codes as fc
 from lymphcast.service.fhir_input import ClinicalInput, FhirInputError, clinical_from_fhir
 from lymphcast.service.fhir_output import risk_assessment, validate_risk_assessment
+from tests.service.conftest import EXAMPLE_RESULT as RESULT
 
 ON = date(2026, 11, 29)
 PATIENT = {"resourceType": "Patient", "id": "pt-1",
@@ -166,16 +167,6 @@ def test_no_unit_and_comparator_are_rejected():
            "entry[2] (Observation/b): valueQuantity.comparator '<'")
 
 
-RESULT = {
-    "case_id": "c-20261129-ab12cd", "patient_id": "P000001", "created_utc": "2026-11-29T15:00:00+00:00",
-    "patient": {"probability": 0.42},
-    "sides": [{"side": "left", "probability": 0.31}, {"side": "right", "probability": 0.12}],
-    "levels": [{"side": "left", "level": "II", "probability": 0.10}],
-    "nodes": [{"node_id": "P000001-N01", "side": "left", "level": "III", "probability": 0.7}],
-    "thresholds": {"youden": 0.3, "rule_out_sens95": 0.08, "rule_out_sens90": 0.12},
-    "provenance": {"bundle_sha256": "ab" * 32, "lymphcast_version": "0.1.0", "model": "fusion",
-                   "modalities": ["clinical", "us_image"]},
-}
 
 
 @pytest.mark.parametrize("version, module", [("R5", "fhir.resources.riskassessment"),
@@ -197,7 +188,7 @@ def test_risk_assessment_round_trips(version, module):
     assert sides["n1b-right"]["qualitativeRisk"]["coding"][0]["code"] == "low"
     assert len(preds) == 5
     assert ra["basis"][1]["identifier"] == {"system": "urn:dicom:uid", "value": "urn:oid:1.2.840.113619.2.55.3"}
-    assert any("ab" * 32 in n["text"] for n in ra["note"])
+    assert any(RESULT["provenance"]["bundle_sha256"] in n["text"] for n in ra["note"])
 
 
 def test_invalid_risk_assessment_is_rejected():
