@@ -4,6 +4,7 @@ row per request before its response leaves."""
 from __future__ import annotations
 
 import logging
+import traceback
 import uuid
 
 from fastapi import Depends, HTTPException, Request
@@ -85,8 +86,11 @@ class AuditMiddleware:
             return await refuse(scope, receive, audited_send)
         try:
             await self.app(scope, receive, audited_send)
-        except Exception:  # a bug: answer 500 with the request id (the log has the details), audited like any other
-            log.exception("internal error (request %s)", request_id)
+        except Exception as exc:  # a bug: answer 500 with the request id, audited like any other
+            # type and place only: an exception's message or locals can hold patient data
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            log.error("internal error (request %s): %s at %s:%d", request_id, type(exc).__name__,
+                      frame.filename.rsplit("/", 1)[-1], frame.lineno)
             if started:
                 raise
             failed = JSONResponse({"detail": f"internal error; quote request id {request_id} to the "
