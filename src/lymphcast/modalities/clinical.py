@@ -113,7 +113,11 @@ class ClinicalModel(ModalityModel):
         ids = cohort.patients["patient_id"]
         if len(ids) == 0:
             return probability_series([], ids, name=self.name)
-        p = self.pipeline_.predict_proba(feature_frame(cohort, self.features_))[:, 1]
+        from .clinical_fast import fast_transform
+
+        frame = feature_frame(cohort, self.features_)
+        x = fast_transform(self.pipeline_["features"], frame)
+        p = (self.pipeline_.predict_proba(frame) if x is None else self.pipeline_["model"].predict_proba(x))[:, 1]
         return probability_series(p, ids, name=self.name)
 
     # --- the logistic kind's explanations ------------------------------------------------------------
