@@ -45,14 +45,13 @@ def label_problem(raw: str) -> str | None:
 
 def convert_column(values: list[str], spec: FieldSpec | None) -> pd.Series:
     """Typed column: numbers → float64, binary/labels → nullable Int64, categories/text → string."""
-    series = pd.Series(values, dtype="string").replace("", pd.NA)
-    if spec is None:
-        return series
-    if spec.type == "number":
-        return pd.to_numeric(series).astype("float64")
-    if spec.type == "binary":
-        return pd.to_numeric(series).astype("Int64")
-    return series
+    # Built from Python values directly: the cells were validated already, and pandas' string → numeric path
+    # costs ~0.5 ms a column, which the service pays for every case it reads.
+    if spec is not None and spec.type == "number":
+        return pd.Series([float(v) if v != "" else math.nan for v in values], dtype="float64")
+    if spec is not None and spec.type == "binary":
+        return pd.Series(pd.array([int(float(v)) if v != "" else pd.NA for v in values], dtype="Int64"))
+    return pd.Series([v if v != "" else pd.NA for v in values], dtype="string")
 
 
 LABEL_SPEC = FieldSpec(type="binary", description="label")

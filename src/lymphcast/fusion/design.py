@@ -50,9 +50,9 @@ def side_frame(patients: pd.Series | list, patient_probs: pd.DataFrame, side_pro
 def level_evidence(nodes: pd.DataFrame, index: pd.MultiIndex) -> pd.Series:
     """Noisy-OR of one modality's node probabilities per (patient_id, side, level) of `index` (NaN where that
     modality scored no node there). `nodes`: patient_id, side, level, probability."""
-    lateral = nodes[nodes["level"].isin(LATERAL_LEVELS)]
-    grouped = lateral.groupby(["patient_id", "side", "level"])["probability"]
-    return (1 - grouped.apply(lambda p: float(np.prod(1 - p)))).reindex(index)
+    lateral = nodes[nodes["level"].isin(LATERAL_LEVELS) & nodes["probability"].notna()]
+    keys = [lateral["patient_id"], lateral["side"], lateral["level"]]
+    return (1 - (1 - lateral["probability"]).groupby(keys).prod()).reindex(index)  # vectorised noisy-OR
 
 
 def level_index(side_index: pd.MultiIndex) -> pd.MultiIndex:
