@@ -69,6 +69,9 @@ def as_model_column(values: pd.Series, field_type: str) -> pd.Series:
     """Nullable pandas dtypes → what scikit-learn expects: float with NaN, or object with NaN."""
     if field_type == "category":
         return values.astype(object).where(values.notna(), np.nan)
+    if values.dtype.kind in "fiu" or str(values.dtype) in ("Int64", "Float64", "boolean"):
+        # numeric already (the typed cohort): straight to float with NaN, without a parse
+        return pd.Series(values.to_numpy(dtype="float64", na_value=np.nan), index=values.index, name=values.name)
     return pd.to_numeric(values, errors="coerce").astype("Float64").astype("float64")
 
 
