@@ -50,16 +50,12 @@ class ServiceCore:
     def submit(self, case: CaseIn, images: dict[str, bytes], *, source: str = "api") -> dict:
         case_id = self.store.new_case_id()
         folder = self.store.root / case_id
-        self.scorer.reserve()
         try:
-            try:
+            with self.scorer.announce():
                 cohort = write_case(case, images, self.fields, folder / "cohort", key=case_id)
-            except BaseException:
-                self.scorer.release()
-                raise
-            result = self.scorer.score(cohort, case_id=case_id, reserved=True, extra={
-                "patient_id": case.patient_id, "source": source, "study_instance_uid": case.study_instance_uid,
-                "accession_number": case.accession_number})
+                result = self.scorer.score(cohort, case_id=case_id, extra={
+                    "patient_id": case.patient_id, "source": source, "study_instance_uid": case.study_instance_uid,
+                    "accession_number": case.accession_number})
             self.store.save_result(case_id, result)
             if source != "pacs":  # images arriving later from PACS are scored with these values
                 self.clinical.save(case.patient_id, case.clinical)

@@ -3,8 +3,10 @@ the thresholds in force and the provenance (bundle hash, software version, hashe
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,7 +38,7 @@ class Scorer:
     latency stays near two batch times instead of growing with the queue). Cases are keyed by case id inside a
     batch, so two cases of the same patient never mix."""
 
-    def __init__(self, bundle: Bundle, max_batch: int = 32, max_wait_s: float = 0.02):
+    def __init__(self, bundle: Bundle, max_batch: int = 32, max_wait_s: float = 0.03):
         self.bundle = bundle
         self.lock = threading.Lock()  # one forward pass at a time: 2 cores gain nothing from two
         self.thresholds = dict(bundle.manifest["thresholds"])
@@ -47,23 +49,36 @@ class Scorer:
         self._preparing = 0  # cases announced by reserve() whose files are still being written
         self._busy = False
 
-    def reserve(self) -> None:
-        """Announce a case that will be scored soon, so a batch about to start waits briefly for it."""
+    @contextmanager
+    def announce(self):
+        """Announce a case that will be scored soon (from the moment its request arrives), so that a batch about to
+        start waits briefly for it instead of leaving it for the next batch. Nested announcements of the same case
+        (the HTTP layer, then ServiceCore.submit) count once; a case that never reaches score() is withdrawn."""
+        if (current := _ANNOUNCED.get()) is not None and current.open:
+            yield current
+            return
+        ticket = _Ticket()
         with self._cv:
             self._preparing += 1
+        token = _ANNOUNCED.set(ticket)
+        try:
+            yield ticket
+        finally:
+            _ANNOUNCED.reset(token)
+            with self._cv:
+                if ticket.open:
+                    ticket.open = False
+                    self._preparing -= 1
+                    self._cv.notify_all()
 
-    def release(self) -> None:
-        """Withdraw an announced case that will not be scored (its input was refused)."""
-        with self._cv:
-            self._preparing -= 1
-            self._cv.notify_all()
-
-    def score(self, cohort: Cohort, *, case_id: str, extra: dict | None = None, reserved: bool = False) -> dict:
+    def score(self, cohort: Cohort, *, case_id: str, extra: dict | None = None) -> dict:
         """Score one case (a one-patient cohort whose patient_id is the case id), batched with any others."""
         job = _Job(cohort, case_id, extra or {})
+        ticket = _ANNOUNCED.get()
         with self._cv:
             self._pending.append(job)
-            if reserved:
+            if ticket is not None and ticket.open:
+                ticket.open = False
                 self._preparing -= 1
             self._cv.notify_all()
             while not job.done:
@@ -171,6 +186,15 @@ class Scorer:
             return {}
         row = table.iloc[0]
         return {c: _number(row[c]) for c in table.columns if c != "patient_id"}
+
+
+class _Ticket:
+    def __init__(self):
+        self.open = True  # announced and not yet in the queue
+
+
+# The announcement of the case the current request (or thread) carries; copied into worker threads with the context.
+_ANNOUNCED: contextvars.ContextVar[_Ticket | None] = contextvars.ContextVar("lymphcast_announced", default=None)
 
 
 class _Job:

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from .auth import User
 
 COOKIE = "lymphcast_token"
+SCORING_PATHS = ("/api/v1/cases", "/api/v1/fhir/")  # POSTs here each score one case
 log = logging.getLogger("lymphcast.service")
 
 
@@ -85,7 +86,12 @@ class AuditMiddleware:
                                              f"{core.settings.max_upload_bytes}"}, status_code=413)
             return await refuse(scope, receive, audited_send)
         try:
-            await self.app(scope, receive, audited_send)
+            if scope["method"] == "POST" and scope["path"].startswith(SCORING_PATHS):
+                # announced on arrival, so a batch starting while this body is still being read waits for it
+                with core.scorer.announce():
+                    await self.app(scope, receive, audited_send)
+            else:
+                await self.app(scope, receive, audited_send)
         except Exception as exc:  # a bug: answer 500 with the request id, audited like any other
             # type and place only: an exception's message or locals can hold patient data
             frame = traceback.extract_tb(exc.__traceback__)[-1]
