@@ -22,7 +22,9 @@ from .values import LABEL_SPEC, convert_column
 def _frame(table: RawTable | None, specs: dict) -> pd.DataFrame:
     if table is None:
         return pd.DataFrame()
-    return pd.DataFrame({name: convert_column(table.column(name), specs.get(name)) for name in table.header})
+    # the columns are new objects already: no copy (pandas copies a dict of Series by default)
+    return pd.DataFrame({name: convert_column(table.column(name), specs.get(name)) for name in table.header},
+                        copy=False)
 
 
 def read_cohort(root: str | Path) -> Cohort:

@@ -165,14 +165,14 @@ class Scorer:
         if table is None or not len(table):
             return []
         return [{**{k: str(row[k]) for k in keys}, "probability": _number(row["probability"]),
-                 "band": risk_band(float(row["probability"]), self.thresholds)} for _, row in table.iterrows()]
+                 "band": risk_band(float(row["probability"]), self.thresholds)} for row in table.to_dict("records")]
 
     def _nodes(self, table: pd.DataFrame | None) -> list[dict]:
         if table is None or not len(table):
             return []
         parts = [c for c in table.columns if c.startswith("p_") or c == "probability"]
         rows = []
-        for _, r in table.iterrows():
+        for r in table.to_dict("records"):
             risks = {c.removeprefix("p_") if c != "probability" else self._model_name(): _number(r[c]) for c in parts}
             known = [v for v in risks.values() if v is not None]
             # one number to show per node: the first modality that saw it (ultrasound image before clip before CT)
