@@ -65,3 +65,40 @@ def synth_multimodal_cohort_dir(tmp_path_factory):
         return generate_cohort(tmp_path_factory.mktemp("synth_multi") / "cohort", patients=200, centres=4, seed=29,
                                modalities=["clinical", "us_image", "cytology"], coverage={"cytology": 0.6},
                                progress=False, workers=1)
+
+
+# One tiny fitted cine-clip model and its bundle, shared by the streaming and the service tests.
+TINY = {"epochs": 1, "head_epochs": 2, "frames": 6, "size": 24, "channels": (4, 8), "progress": False}
+
+
+@pytest.fixture(scope="session")
+def video_cohort(synth_video_cohort_dir):
+    from lymphcast.cohort import read_cohort
+
+    return read_cohort(synth_video_cohort_dir)
+
+
+@pytest.fixture(scope="session")
+def video_bundle(video_cohort, tmp_path_factory):
+    """A saved bundle of a tiny us_video model fitted on centres A-C (too few patients for the pipeline's own
+    threshold checks, so the manifest is stamped here)."""
+    from lymphcast.bundle import Bundle, save_bundle
+    from lymphcast.modalities.us_video import UsVideoModel
+    from lymphcast.provenance import stamp
+
+    from tests.torch_threads import one_torch_thread
+
+    with one_torch_thread():
+        model = UsVideoModel(seed=3, **TINY).fit(video_cohort.in_centres(["A", "B", "C"]))
+    manifest = stamp(modalities=["us_video"], settings={"us_video": model.get_params()}, seed=3, training={},
+                     thresholds={"youden": 0.5})
+    folder = tmp_path_factory.mktemp("stream") / "video_model"
+    save_bundle(Bundle({"us_video": model}, manifest), folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def video_model(video_bundle):
+    from lymphcast.bundle import load_bundle
+
+    return load_bundle(video_bundle).models["us_video"]

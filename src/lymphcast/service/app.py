@@ -7,6 +7,7 @@
     POST /api/v1/fhir/Bundle                        a FHIR Bundle of Patient + Observations      integration
     GET  /api/v1/cases, /api/v1/cases/{id}          worklist; one result                         clinician
     GET  /api/v1/cases/{id}/heatmaps/{node}.png     Grad-CAM of a node's views                   clinician
+    GET  /api/v1/cases/{id}/clips/{node}.png        a clip's risk over the sweep + key frames    clinician
     GET  /api/v1/cases/{id}/fhir/RiskAssessment     the result as FHIR R5 (or ?version=R4)       clinician
     GET  /api/v1/audit                              recent audit rows                            admin
 """
@@ -93,10 +94,12 @@ def create_app(core: ServiceCore) -> FastAPI:
             if upload.filename in images:
                 raise HTTPException(422, f"two files are named '{upload.filename}'")
             images[upload.filename or ""] = data
-        from .case_input import image_kind
+        from .case_input import CLIP_KINDS, IMAGE_KINDS, image_kind
 
-        if bad := [name for name, data in images.items() if image_kind(data) is None]:
-            raise HTTPException(415, f"file(s) {', '.join(bad)}: expected PNG, JPEG or DICOM images")
+        known = {**IMAGE_KINDS, **CLIP_KINDS}
+        if bad := [name for name, data in images.items() if image_kind(data, known) is None]:
+            raise HTTPException(415, f"file(s) {', '.join(bad)}: expected PNG, JPEG or DICOM images or MP4, AVI, "
+                                     f"MKV clips")
         return await _submit(request, parsed, images, "api")
 
     @app.post("/api/v1/fhir/Bundle", tags=["fhir"], status_code=201, dependencies=[require("submit")])
@@ -133,6 +136,15 @@ def create_app(core: ServiceCore) -> FastAPI:
         path = core.heatmap(case_id, node_id)
         if path is None:
             raise HTTPException(404, f"no heat map for node '{node_id}' of case '{case_id}'")
+        return FileResponse(path, media_type="image/png")
+
+    @app.get("/api/v1/cases/{case_id}/clips/{node_id}.png", tags=["cases"], dependencies=[require("read")],
+             response_class=FileResponse)
+    def clip_picture(request: Request, case_id: str, node_id: str):
+        _result(request, case_id)
+        path = core.clip_picture(case_id, node_id)
+        if path is None:
+            raise HTTPException(404, f"no clip for node '{node_id}' of case '{case_id}'")
         return FileResponse(path, media_type="image/png")
 
     @app.get("/api/v1/cases/{case_id}/fhir/RiskAssessment", tags=["fhir"], dependencies=[require("read")])

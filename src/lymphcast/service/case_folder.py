@@ -9,9 +9,9 @@ from pathlib import Path
 from ..cohort import CohortError, LymphCastError, Problem, read_cohort
 from ..cohort.fields import FieldSpec, STANDARD_FIELDS
 from ..cohort.io import write_meta
-from ..cohort.media_fields import US_IMAGE_NODE_FIELDS
+from ..cohort.media_fields import US_IMAGE_NODE_FIELDS, US_VIDEO_NODE_FIELDS
 from ..cohort.schema import CohortMeta
-from .case_input import CaseIn, image_kind
+from .case_input import CLIP_KINDS, IMAGE_KINDS, CaseIn, image_kind
 
 SITE = "site"  # the one centre of a service case: the hospital running the service
 
@@ -34,23 +34,26 @@ def write_case(case: CaseIn, images: dict[str, bytes], fields: dict[str, FieldSp
     together; the patient's own identifier stays in the case's result."""
     problems = [Problem("case", f"field '{name}' is not one this model knows (it reads: {', '.join(fields)})",
                         column=f"clinical.{name}") for name in case.clinical if name not in fields]
-    used = {name for node in case.nodes for name in node.images}
+    clips = {node.clip for node in case.nodes if node.clip}
+    used = {name for node in case.nodes for name in node.images} | clips
     problems += [Problem("case", f"the case names image '{n}' but no file of that name was uploaded",
                          column="nodes.images") for n in sorted(used - set(images))]
     problems += [Problem("case", f"uploaded file '{n}' is not named by any node", column="files")
                  for n in sorted(set(images) - used)]
     kinds = {}
     for name, data in images.items():
-        kinds[name] = image_kind(data)
+        kinds[name] = image_kind(data, CLIP_KINDS if name in clips else IMAGE_KINDS)
         if kinds[name] is None:
-            problems.append(Problem(name, "expected a PNG, JPEG or DICOM image", column="files"))
+            expected = "a cine clip (MP4, AVI, MKV or DICOM)" if name in clips else "a PNG, JPEG or DICOM image"
+            problems.append(Problem(name, f"expected {expected}", column="files"))
     if any(p.column in ("files", "nodes.images") for p in problems):
         raise CaseInputError("the case cannot be scored", problems)
     (folder / "media").mkdir(parents=True)
     meta = CohortMeta(name=f"case-{folder.name}", centres=({"id": SITE},),
                       clinical_fields={n: (None if n in STANDARD_FIELDS and STANDARD_FIELDS[n] == s else s)
                                        for n, s in fields.items()},
-                      node_fields=US_IMAGE_NODE_FIELDS if case.nodes else {})
+                      node_fields={**(US_IMAGE_NODE_FIELDS if case.nodes else {}),
+                                   **(US_VIDEO_NODE_FIELDS if clips else {})})
     write_meta(meta, folder)
     _write_rows(folder / "patients.csv", ["patient_id", "centre", "n1b", *fields],
                 [{"patient_id": key, "centre": SITE, "n1b": "",
@@ -64,11 +67,14 @@ def write_case(case: CaseIn, images: dict[str, bytes], fields: dict[str, FieldSp
                 ref = f"media/{node_id}_v{v}.{kinds[name]}"
                 (folder / ref).write_bytes(images[name])
                 refs.append(ref)
-            rows.append({"node_id": node_id, "patient_id": key, "side": node.side, "level": node.level,
-                         "metastatic": "", "us_image_file": ";".join(refs),
-                         "us_pixel_spacing_mm": _cell(node.pixel_spacing_mm)})
+            row = {"node_id": node_id, "patient_id": key, "side": node.side, "level": node.level,
+                   "metastatic": "", "us_image_file": ";".join(refs),
+                   "us_pixel_spacing_mm": _cell(node.pixel_spacing_mm)}
+            if clips:
+                row.update(_clip_cells(node, folder, node_id, images, kinds))
+            rows.append(row)
         _write_rows(folder / "nodes.csv", ["node_id", "patient_id", "side", "level", "metastatic", "us_image_file",
-                                           "us_pixel_spacing_mm"], rows)
+                                           "us_pixel_spacing_mm", *(CLIP_COLUMNS if clips else ())], rows)
     try:
         cohort = read_cohort(folder)
     except CohortError as exc:  # every problem at once: the unknown fields and the values that failed
@@ -76,6 +82,21 @@ def write_case(case: CaseIn, images: dict[str, bytes], fields: dict[str, FieldSp
     if problems:
         raise CaseInputError("the case cannot be scored", problems)
     return cohort
+
+
+CLIP_COLUMNS = ("us_video_file", "us_video_key_frame", "us_video_pixel_spacing_mm", "us_video_box_x0",
+                "us_video_box_y0", "us_video_box_x1", "us_video_box_y1")
+
+
+def _clip_cells(node, folder: Path, node_id: str, files: dict[str, bytes], kinds: dict[str, str]) -> dict:
+    if not node.clip:
+        return {}
+    ref = f"media/{node_id}_clip.{kinds[node.clip]}"
+    (folder / ref).write_bytes(files[node.clip])
+    box = node.clip_box or (None,) * 4
+    return {"us_video_file": ref, "us_video_key_frame": _cell(node.clip_key_frame),
+            "us_video_pixel_spacing_mm": _cell(node.clip_pixel_spacing_mm),
+            **{col: _cell(v) for col, v in zip(CLIP_COLUMNS[3:], box)}}
 
 
 def _cell(value) -> str:

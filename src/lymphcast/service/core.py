@@ -4,6 +4,7 @@ writes it, scores it and keeps the result, or leaves nothing behind."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,7 @@ class ServiceCore:
                 cohort = write_case(case, images, self.fields, folder / "cohort", key=case_id)
                 result = self.scorer.score(cohort, case_id=case_id, extra={
                     "patient_id": case.patient_id, "source": source, "study_instance_uid": case.study_instance_uid,
-                    "accession_number": case.accession_number})
+                    "accession_number": case.accession_number, "key_frames": self._clip_links(case, case_id)})
             self.store.save_result(case_id, result)
             if source != "pacs":  # images arriving later from PACS are scored with these values
                 self.clinical.save(case.patient_id, case.clinical)
@@ -64,6 +65,14 @@ class ServiceCore:
             raise
         log.info("case %s scored (%d node(s))", case_id, len(case.nodes))  # no patient identifier in logs
         return result
+
+    def _clip_links(self, case: CaseIn, case_id: str) -> list[dict]:
+        """Where the page finds each clip's risk-over-time picture with its key frames (made on first request)."""
+        if self.bundle.component("us_video") is None:
+            return []
+        names = [(node.node_id or f"N{i:02d}", node.clip) for i, node in enumerate(case.nodes, 1)]
+        return [{"node_id": name, "frame": None, "png": f"/api/v1/cases/{case_id}/clips/{name}.png"}
+                for name, clip in names if clip]
 
     def heatmap(self, case_id: str, node_id: str) -> Path | None:
         """The Grad-CAM picture of one node's views, made on first request and kept with the case."""
@@ -91,4 +100,32 @@ class ServiceCore:
                 return None
             with atomic_file(target) as tmp:
                 Image.fromarray(pictures[inside]).save(tmp, format="PNG")
+        return target
+
+    def clip_picture(self, case_id: str, node_id: str) -> Path | None:
+        """A node's cine clip as the clip model read it: the risk after every frame and the key frames (those its
+        attention weighed most), made on first request and kept with the case."""
+        from ..cohort import read_cohort
+        from ..explain.clip_gallery import risk_trace, save_trace_png
+
+        folder = self.store.case_dir(case_id)
+        model = self.bundle.component("us_video")
+        if folder is None or model is None or self.store.result(case_id) is None:
+            return None
+        target = folder / "clips" / f"{node_id}.png"
+        if not target.is_file():
+            cohort = read_cohort(folder / "cohort")
+            nodes = cohort.nodes
+            inside = f"{case_id}-{node_id}"
+            if not len(nodes) or "us_video_file" not in nodes or inside not in set(nodes["node_id"]):
+                return None
+            row = nodes[nodes["node_id"] == inside].iloc[0].to_dict()
+            if not isinstance(row.get("us_video_file"), str):
+                return None
+            with self.scorer.lock:
+                trace = risk_trace(model, cohort, row)
+            target.parent.mkdir(exist_ok=True)
+            partial = target.with_name(f".{target.stem}.partial.png")  # matplotlib takes the format from the name
+            save_trace_png(trace, partial, f"node {node_id} ({row['side']}, level {row['level']}): risk over the sweep")
+            os.replace(partial, target)
         return target
