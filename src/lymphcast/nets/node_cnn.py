@@ -44,7 +44,14 @@ class NodeNet(nn.Module):
     def forward(self, x: torch.Tensor, extra: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """x (B, V, C, H, W), extra (B, V, E), present (B, V) bool → node logits (B,)."""
         b, v = x.shape[:2]
-        feats = self.embed(x.flatten(0, 1), extra.flatten(0, 1)).view(b, v, -1)
+        if self.training:  # absent (blank) views stay in the batch: batch-norm statistics were learnt with them
+            feats = self.embed(x.flatten(0, 1), extra.flatten(0, 1)).view(b, v, -1)
+        else:  # in evaluation each view is scored alone, so only the views present need the encoder
+            keep = present.flatten()
+            inner = self.embed(x.flatten(0, 1)[keep], extra.flatten(0, 1)[keep])
+            feats = inner.new_zeros(b * v, inner.shape[-1])
+            feats[keep] = inner
+            feats = feats.view(b, v, -1)
         w = present.unsqueeze(-1)
         pooled = torch.where(w, feats, 0.0).sum(1) / w.sum(1).clamp(min=1)  # absent views never leak, not even NaN
         return self.out(pooled).squeeze(-1)
