@@ -129,23 +129,22 @@ def create_app(core: ServiceCore) -> FastAPI:
     def case_result(request: Request, case_id: str):
         return _result(request, case_id)
 
+    def _picture(request: Request, case_id: str, node_id: str, make, what: str) -> FileResponse:
+        _result(request, case_id)
+        path = make(case_id, node_id)
+        if path is None:
+            raise HTTPException(404, f"no {what} for node '{node_id}' of case '{case_id}'")
+        return FileResponse(path, media_type="image/png")
+
     @app.get("/api/v1/cases/{case_id}/heatmaps/{node_id}.png", tags=["cases"], dependencies=[require("read")],
              response_class=FileResponse)
     def heatmap(request: Request, case_id: str, node_id: str):
-        _result(request, case_id)
-        path = core.heatmap(case_id, node_id)
-        if path is None:
-            raise HTTPException(404, f"no heat map for node '{node_id}' of case '{case_id}'")
-        return FileResponse(path, media_type="image/png")
+        return _picture(request, case_id, node_id, core.heatmap, "heat map")
 
     @app.get("/api/v1/cases/{case_id}/clips/{node_id}.png", tags=["cases"], dependencies=[require("read")],
              response_class=FileResponse)
     def clip_picture(request: Request, case_id: str, node_id: str):
-        _result(request, case_id)
-        path = core.clip_picture(case_id, node_id)
-        if path is None:
-            raise HTTPException(404, f"no clip for node '{node_id}' of case '{case_id}'")
-        return FileResponse(path, media_type="image/png")
+        return _picture(request, case_id, node_id, core.clip_picture, "clip")
 
     @app.get("/api/v1/cases/{case_id}/fhir/RiskAssessment", tags=["fhir"], dependencies=[require("read")])
     def case_fhir(request: Request, case_id: str, version: Literal["R4", "R5"] = Query("R5")):
