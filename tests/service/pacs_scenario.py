@@ -2,18 +2,16 @@
 
 Run it inside a private network namespace, since Orthanc 1.10 listens on every address:
 
-    unshare -n sh -c 'ip link set lo up && exec .venv/bin/python tests/service/pacs_scenario.py \
-        --scorer tests.service.pacs_fake_scorer:score_instance'
+    unshare -n sh -c 'ip link set lo up && exec .venv/bin/python tests/service/pacs_scenario.py --bundle LOCKED'
 
-(with the repository root on PYTHONPATH for the `tests.` module). It starts Orthanc on loopback in a
-temporary directory, writes synthetic US stills, sends them with storescu, waits for one SR per image in the
-same study and prints one JSON line of findings. Orthanc is stopped and the directory removed in all cases.
+It starts Orthanc on loopback in a temporary directory and the service's DICOM intake on the locked bundle,
+writes synthetic US stills, sends them with storescu, waits for one SR per image in the same study and prints
+one JSON line of findings. Orthanc is stopped and the directory removed in all cases.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import io
 import json
 import logging
@@ -29,11 +27,6 @@ import numpy as np
 
 
 PATIENT_ID = "PACS0001"
-
-
-def _scorer(spec: str):
-    module, _, func = spec.partition(":")
-    return getattr(importlib.import_module(module), func or "score_instance")
 
 
 def _write_images(folder: Path, count: int) -> list[Path]:
@@ -99,30 +92,21 @@ def run(args) -> dict:
     from lymphcast.service.pacs import OrthancClient, OrthancWatcher, tag
 
     work = Path(tempfile.mkdtemp(prefix="lymphcast-orthanc-"))
-    proc = log = watcher = client = core = None
+    proc = log = watcher = client = None
     scored: dict[str, dict] = {}  # case_id -> the result the SR was made from
 
-    if args.bundle:  # the real service: DicomIntake of a ServiceCore on a locked bundle
-        from lymphcast.service.case_input import CaseIn
-        from lymphcast.service.core import ServiceCore, ServiceSettings
+    from lymphcast.service.case_input import CaseIn, NodeIn
+    from lymphcast.service.core import ServiceCore, ServiceSettings
 
-        core = ServiceCore(ServiceSettings(bundle=Path(args.bundle), data_dir=work / "service"))
-        if args.clinical:  # the record's clinical values, sent before the images (as an interface engine would)
-            core.submit(CaseIn(patient_id=PATIENT_ID, clinical=json.loads(args.clinical)), {})
+    core = ServiceCore(ServiceSettings(bundle=Path(args.bundle), data_dir=work / "service"))
+    if args.clinical:  # the record's clinical values, sent before the images (as an interface engine would)
+        core.submit(CaseIn(patient_id=PATIENT_ID, clinical=json.loads(args.clinical)), {})
 
-        def on_instance(data: bytes, orthanc_id: str) -> bytes:
-            sr = core.intake.on_instance(data, f"orthanc/{tag(orthanc_id)}")
-            for row in core.store.worklist(1000):
-                scored.setdefault(row["case_id"], core.store.result(row["case_id"]))
-            return sr
-    else:
-        scorer = _scorer(args.scorer)
-
-        def on_instance(data: bytes, orthanc_id: str) -> bytes:
-            name = f"orthanc/{tag(orthanc_id)}"
-            result = scorer(read_us_instance(data, name=name))
-            scored[result["case_id"]] = result
-            return to_bytes(risk_report(result, [read_header(data, name=name)]))
+    def on_instance(data: bytes, orthanc_id: str) -> bytes:
+        sr = core.intake.on_instance(data, f"orthanc/{tag(orthanc_id)}")
+        for row in core.store.worklist(1000):
+            scored.setdefault(row["case_id"], core.store.result(row["case_id"]))
+        return sr
 
     try:
         images = _write_images(work, args.images)
@@ -132,19 +116,16 @@ def run(args) -> dict:
         proc, log = _start_orthanc(args.orthanc, work, user, password, args.http_port, args.dicom_port)
         client = OrthancClient(f"http://127.0.0.1:{args.http_port}", auth=(user, password))
         _wait_up(client, proc, 30)
-        # Warm the SR path (highdicom import, first forward pass) so the latency measures the service.
+        # Warm up (imports, the first forward pass, highdicom) so the latency measures the service.
         warm = read_us_instance(images[0], name="warm-up")
-        warm_result = (_scorer("tests.service.pacs_fake_scorer:score_instance") if core else scorer)(warm)
-        to_bytes(risk_report(warm_result, [read_header(images[0], name="w")]))
-        if core is not None:
-            from lymphcast.service.case_input import CaseIn, NodeIn
+        png = io.BytesIO()
+        from PIL import Image
 
-            png = io.BytesIO()
-            from PIL import Image
-
-            Image.fromarray(warm.pixels).save(png, format="PNG")
-            core.submit(CaseIn(patient_id="WARMUP", nodes=[NodeIn(side="left", level="III", images=["w.png"])]),
-                        {"w.png": png.getvalue()})
+        Image.fromarray(warm.pixels).save(png, format="PNG")
+        warm_result = core.submit(CaseIn(patient_id="WARMUP", nodes=[NodeIn(side="left", level="III",
+                                                                            images=["w.png"])]),
+                                  {"w.png": png.getvalue()})
+        to_bytes(risk_report(warm_result, [read_header(images[0], name="warm-up")]))
         scored.clear()
         watcher = OrthancWatcher(client, on_instance, interval=args.interval).start()
 
@@ -177,7 +158,7 @@ def run(args) -> dict:
             reports.append({"study_uid_equal": str(ds.StudyInstanceUID) == study_uid,
                             "patient_id_equal": str(ds.PatientID) == str(sent[0].PatientID),
                             "modality": str(ds.Modality), "references_sent_image": ref in {s.SOPInstanceUID for s in sent},
-                            "probability": report["patient"], "scorer_probability": expected,
+                            "probability": report["patient"], "stored_probability": expected,
                             "sides": report["sides"], "levels": report["levels"], "nodes": report["nodes"],
                             "model": report.get("model"), "images_referenced": len(refs),
                             "bundle_sha256": report.get("bundle_sha256")})
@@ -208,10 +189,8 @@ def run(args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", help="locked bundle: score with the real service (DicomIntake)")
+    parser.add_argument("--bundle", required=True, help="locked bundle the service's DICOM intake scores with")
     parser.add_argument("--clinical", help="JSON of the patient's clinical values, submitted before the images")
-    parser.add_argument("--scorer", default="tests.service.pacs_fake_scorer:score_instance",
-                        help="without --bundle: module:function taking a UsInstance and returning a result dict")
     parser.add_argument("--images", type=int, default=2)
     parser.add_argument("--orthanc", default=shutil.which("Orthanc") or "/usr/sbin/Orthanc")
     parser.add_argument("--storescu", default=shutil.which("storescu") or "storescu")

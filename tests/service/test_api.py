@@ -158,8 +158,7 @@ def test_service_refuses_unlocked_or_tampered_bundles(service_bundle, tmp_path):
         ServiceCore(ServiceSettings(bundle=service_bundle.parent / "model", data_dir=tmp_path / "d"))
     copy = tmp_path / "b"
     shutil.copytree(service_bundle, copy)
-    with open(copy / "us_image.safetensors" if (copy / "us_image.safetensors").exists()
-              else copy / "fusion.safetensors", "ab") as fh:
+    with open(copy / "fusion.safetensors", "ab") as fh:  # the fused model's weights
         fh.write(b"\0")
     with pytest.raises(BundleError, match="does not match"):
         ServiceCore(ServiceSettings(bundle=copy, data_dir=tmp_path / "d"))

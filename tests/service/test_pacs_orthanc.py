@@ -183,7 +183,7 @@ def test_real_orthanc_storescu_to_sr_in_the_same_study(service_bundle):
     for report in found["reports"]:
         assert report["study_uid_equal"] and report["patient_id_equal"] and report["references_sent_image"]
         assert report["modality"] == "SR" and report["bundle_sha256"] == digest
-        assert report["probability"] == pytest.approx(report["scorer_probability"], abs=1e-9)
+        assert report["probability"] == pytest.approx(report["stored_probability"], abs=1e-9)
     latest = max(found["reports"], key=lambda r: r["images_referenced"])
     assert latest["images_referenced"] == 2 and set(latest["sides"]) == {"left", "right"}
     assert len(latest["nodes"]) == 2

@@ -21,7 +21,7 @@ class CaseInputError(LymphCastError):
 
 
 def model_fields(manifest: dict) -> dict[str, FieldSpec]:
-    """The clinical fields the bundle was trained with (older bundles: the standard fields)."""
+    """The clinical fields the bundle was trained with (the standard fields for a manifest made outside `train`)."""
     stored = manifest.get("fields")
     if not stored:
         return dict(STANDARD_FIELDS)

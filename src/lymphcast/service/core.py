@@ -76,56 +76,59 @@ class ServiceCore:
 
     def heatmap(self, case_id: str, node_id: str) -> Path | None:
         """The Grad-CAM picture of one node's views, made on first request and kept with the case."""
-        from ..cohort import read_cohort
-        from ..explain.gallery import ultrasound_pictures
-
-        folder = self.store.case_dir(case_id)
-        result = self.store.result(case_id)
         model = self.bundle.component("us_image")
-        if folder is None or result is None or model is None:
+        if model is None:
             return None
-        if node_id not in {n["node_id"] for n in result["nodes"]}:
-            return None
-        target = folder / "heatmaps" / f"{node_id}.png"
-        if not target.is_file():
+
+        def make(cohort, inside: str, row: dict, target: Path) -> bool:
             from PIL import Image
 
             from ..cohort import atomic_file
+            from ..explain.gallery import ultrasound_pictures
 
-            cohort = read_cohort(folder / "cohort")
-            inside = f"{case_id}-{node_id}"  # node ids in the case's cohort carry the case id
-            with self.scorer.lock:
-                pictures = ultrasound_pictures(model, cohort, [inside])
+            pictures = ultrasound_pictures(model, cohort, [inside])
             if inside not in pictures:
-                return None
+                return False
             with atomic_file(target) as tmp:
                 Image.fromarray(pictures[inside]).save(tmp, format="PNG")
-        return target
+            return True
+
+        return self._node_picture(case_id, node_id, "heatmaps", make)
 
     def clip_picture(self, case_id: str, node_id: str) -> Path | None:
         """A node's cine clip as the clip model read it: the risk after every frame and the key frames (those its
         attention weighed most), made on first request and kept with the case."""
-        from ..cohort import read_cohort
-        from ..explain.clip_gallery import risk_trace, save_trace_png
-
-        folder = self.store.case_dir(case_id)
         model = self.bundle.component("us_video")
-        if folder is None or model is None or self.store.result(case_id) is None:
+        if model is None:
             return None
-        target = folder / "clips" / f"{node_id}.png"
-        if not target.is_file():
-            cohort = read_cohort(folder / "cohort")
-            nodes = cohort.nodes
-            inside = f"{case_id}-{node_id}"
-            if not len(nodes) or "us_video_file" not in nodes or inside not in set(nodes["node_id"]):
-                return None
-            row = nodes[nodes["node_id"] == inside].iloc[0].to_dict()
+
+        def make(cohort, inside: str, row: dict, target: Path) -> bool:
+            from ..explain.clip_gallery import risk_trace, save_trace_png
+
             if not isinstance(row.get("us_video_file"), str):
-                return None
-            with self.scorer.lock:
-                trace = risk_trace(model, cohort, row)
-            target.parent.mkdir(exist_ok=True)
+                return False
+            trace = risk_trace(model, cohort, row)
             partial = target.with_name(f".{target.stem}.partial.png")  # matplotlib takes the format from the name
             save_trace_png(trace, partial, f"node {node_id} ({row['side']}, level {row['level']}): risk over the sweep")
             os.replace(partial, target)
-        return target
+            return True
+
+        return self._node_picture(case_id, node_id, "clips", make)
+
+    def _node_picture(self, case_id: str, node_id: str, kind: str, make) -> Path | None:
+        """`<case>/<kind>/<node>.png`, made once by `make(cohort, node id inside the cohort, node row, target)`;
+        None for an unknown case or node, or when `make` has nothing to draw."""
+        from ..cohort import read_cohort
+
+        folder, result = self.store.case_dir(case_id), self.store.result(case_id)
+        if folder is None or result is None or node_id not in {n["node_id"] for n in result["nodes"]}:
+            return None
+        target = folder / kind / f"{node_id}.png"
+        if target.is_file():
+            return target
+        cohort = read_cohort(folder / "cohort")
+        inside = f"{case_id}-{node_id}"  # node ids in the case's cohort carry the case id
+        row = cohort.nodes[cohort.nodes["node_id"] == inside].iloc[0].to_dict()
+        target.parent.mkdir(exist_ok=True)
+        with self.scorer.lock:  # the networks are shared with scoring
+            return target if make(cohort, inside, row, target) else None

@@ -56,11 +56,12 @@ class DicomIntake:
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_file(folder / f"{_key(instance.sop_uid)}.dcm") as tmp:
             tmp.write_bytes(data)
-        instances = [read_us_instance(p, name=f"{name} (kept view)") for p in sorted(folder.glob("*.dcm"))]
-        instances = [i for i in instances if i.patient_id == instance.patient_id]
-        case, images = self.case_of(instance, instances)
+        kept = [p.read_bytes() for p in sorted(folder.glob("*.dcm"))]  # this study's views so far, read once
+        views = [(read_us_instance(raw, name=f"{name} (kept view)"), raw) for raw in kept]
+        views = [(inst, raw) for inst, raw in views if inst.patient_id == instance.patient_id]
+        case, images = self.case_of(instance, [inst for inst, _ in views])
         result = self.core.submit(case, images, source="pacs")
-        evidence = [read_header(p, name=name) for p in sorted(folder.glob("*.dcm"))]
+        evidence = [read_header(raw, name=name) for _, raw in views]
         return to_bytes(risk_report(result, evidence))
 
     def case_of(self, latest: UsInstance, instances: list[UsInstance]) -> tuple[CaseIn, dict[str, bytes]]:

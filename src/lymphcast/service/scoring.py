@@ -111,9 +111,9 @@ class Scorer:
     def _run(self, batch: list["_Job"]) -> None:
         try:
             tables = self._predict([job.cohort for job in batch])
-        except Exception:  # noqa: BLE001 - one bad case must not fail the others: score them one by one
+        except Exception as exc:  # noqa: BLE001 - one bad case must not fail the others: score them one by one
             if len(batch) == 1:
-                batch[0].error, batch[0].done = _current_error(), True
+                batch[0].error, batch[0].done = exc, True
                 return
             for job in batch:
                 self._run([job])
@@ -121,8 +121,8 @@ class Scorer:
         for job in batch:
             try:
                 job.result = self._result(job, tables)
-            except Exception:  # noqa: BLE001
-                job.error = _current_error()
+            except Exception as exc:  # noqa: BLE001
+                job.error = exc
             job.done = True
 
     def _predict(self, cohorts: list[Cohort]) -> dict[str, pd.DataFrame]:
@@ -203,12 +203,6 @@ class _Job:
         self.result: dict | None = None
         self.error: BaseException | None = None
         self.done = False
-
-
-def _current_error() -> BaseException:
-    import sys
-
-    return sys.exc_info()[1]
 
 
 def merge_cases(cohorts: list[Cohort]) -> Cohort:

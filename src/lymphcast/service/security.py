@@ -18,7 +18,8 @@ SCORING_PATHS = ("/api/v1/cases", "/api/v1/fhir/")  # POSTs here each score one 
 log = logging.getLogger("lymphcast.service")
 
 
-def _token(request: Request) -> str | None:
+def request_token(request: Request) -> str | None:
+    """The bearer token of a request, or for GET/HEAD the web page's cookie."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -31,7 +32,7 @@ def _token(request: Request) -> str | None:
 
 def require(permission: str):
     def check(request: Request) -> User:
-        user = request.app.state.core.tokens.user(_token(request))
+        user = request.app.state.core.tokens.user(request_token(request))
         if user is None:
             raise HTTPException(401, "missing or unknown credentials: send 'Authorization: Bearer <token>'",
                                 headers={"WWW-Authenticate": "Bearer"})

@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from .auth import User
 from .neck_diagram import colour, neck_svg, percent
-from .security import COOKIE, note
+from .security import COOKIE, note, request_token
 
 BANDS = ("high", "intermediate", "low", "unknown")
 # Patient data: never cached, never framed, no referrer leaking case ids; styles inline, no scripts at all.
@@ -104,9 +104,7 @@ def _viewer(request: Request, permission: str) -> tuple[User | None, Response | 
     """The signed-in user, or the response to send instead: to the login page (keeping where the surgeon was
     going) when nobody is signed in, a 403 page for a role that may not see this."""
     core = request.app.state.core
-    header = request.headers.get("authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE)
-    user = core.tokens.user(token)
+    user = core.tokens.user(request_token(request))
     if user is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return None, RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303, headers=HEADERS)
