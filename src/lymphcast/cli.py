@@ -267,13 +267,17 @@ def evaluate(predictions: Path = typer.Argument(..., help="Predictions CSV from 
                                                   "adds each modality, sides, levels and the literature."),
              readers: Optional[Path] = typer.Option(None, help="CSV of reader calls (reader, patient_id, [side], "
                                                     "call, [aided]) to compare with the fused model (needs "
-                                                    "--model with a fused bundle).")):
+                                                    "--model with a fused bundle)."),
+             intermediate_from: Optional[Path] = typer.Option(
+                 None, "--intermediate-from", help="Training cohort folder of the fused --model bundle: the report "
+                 "then compares its stacking with intermediate (feature-level) fusion fitted on the same stacking "
+                 "patients (re-reads their media: minutes for CT).")):
     """Write report.html and metrics.json: discrimination, calibration, decision curve, per centre."""
     from .cohort import read_cohort
     from .evaluate_run import evaluate_predictions
 
     metrics = evaluate_predictions(predictions, read_cohort(cohort_dir), report_dir, seed=seed, model=model,
-                                   readers=readers)
+                                   readers=readers, intermediate_from=intermediate_from)
     out.print(f"AUC {metrics['auc']:.3f} (95% CI {metrics['auc_ci_low']:.3f}–{metrics['auc_ci_high']:.3f}); "
               f"report: {report_dir / 'report.html'}")
 

@@ -94,11 +94,14 @@ def detection_scores(model, cohort: Cohort, iou: float = 0.5) -> dict | None:
 
 
 def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataFrame, provenance: dict,
-                   staging: Path, seed: int = 0, readers=None) -> dict:
+                   staging: Path, seed: int = 0, readers=None, training_source: Cohort | None = None,
+                   explicit_training: bool = False) -> dict:
     """write_report's node_level, gallery and clips from the bundle's ultrasound node models on `cohort` (the
     evaluated patients only): node metrics and the Grad-CAM gallery from the image model (PNGs to
     staging/gallery/), node metrics (when there is no image model) and the risk-over-time panel from the clip
-    model (PNGs to staging/clips/). node_level records the bundle's hash."""
+    model (PNGs to staging/clips/). node_level records the bundle's hash. For a fused bundle, `training_source`
+    (the cohort folder it was trained on, from --intermediate-from, checked against the bundle's record) lets the
+    report compare stacking with intermediate fusion."""
     from .bundle import load_bundle, manifest_hash
     from .modalities.ct_crops import ct_nodes
     from .modalities.us_regions import image_nodes
@@ -114,10 +117,14 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
     if "fusion" in bundle.models:
         from .fusion.evaluation import fusion_sections
 
-        sections["fusion"] = fusion_sections(bundle.models["fusion"], cohort, bundle.threshold, readers)
+        sections["fusion"] = fusion_sections(bundle.models["fusion"], cohort, bundle.threshold, readers,
+                                             intermediate=_intermediate(bundle, training_source, explicit_training))
     elif readers is not None:
         raise LymphCastError("--readers compares reader calls with a fused model: pass --model with a bundle "
                              "trained on several modalities")
+    elif explicit_training:
+        raise LymphCastError("--intermediate-from compares intermediate fusion with a fused model's stacking: pass "
+                             "--model with a bundle trained on several modalities")
     if cytology is not None:
         from .explain.gallery import report_items
         from .explain.mil_attention import build_cytology_gallery
@@ -164,6 +171,15 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
     return sections
 
 
+def _intermediate(bundle, source: Cohort | None, explicit: bool):
+    """Intermediate fusion fitted on the fused bundle's training cohort, when that cohort is at hand (else None:
+    the comparison is optional)."""
+    from .fusion.intermediate import IntermediateFusion, training_cohort
+
+    train = None if source is None else training_cohort(bundle.manifest, source, explicit=explicit)
+    return None if train is None else IntermediateFusion(bundle.models["fusion"]).fit(train)
+
+
 def _publish_gallery(staging: Path, report_dir: Path) -> None:
     """Replace report_dir/gallery and report_dir/clips with the staged ones (after the report was written)."""
     for folder in ("gallery", "clips", CT_FOLDER, CYTOLOGY_FOLDER):
@@ -175,15 +191,20 @@ def _publish_gallery(staging: Path, report_dir: Path) -> None:
 
 
 def evaluate_predictions(predictions_csv: str | Path, cohort: Cohort, report_dir: str | Path, *,
-                         seed: int = 0, model: str | Path | None = None, readers: str | Path | None = None) -> dict:
+                         seed: int = 0, model: str | Path | None = None, readers: str | Path | None = None,
+                         intermediate_from: str | Path | None = None) -> dict:
     """Write report.html + metrics.json for `predictions_csv`; the threshold is the one the model chose on its
     training data (from the provenance sidecar) so the test patients do not pick their own cut-off.
     `model`: the bundle folder that made the predictions; with a node-level ultrasound image model in it the
     report adds node-level AUC, node detection (if the model has a detector) and a Grad-CAM gallery of the
     most confident true and false calls among the evaluated patients (PNGs in report_dir/gallery/); with a
-    cine-clip model, the risk over time and the key frames of sample clips (PNGs in report_dir/clips/)."""
+    cine-clip model, the risk over time and the key frames of sample clips (PNGs in report_dir/clips/).
+    `intermediate_from`: the fused bundle's training cohort folder, for the intermediate-fusion comparison (it
+    re-reads the training patients' media, so it runs only when asked for)."""
     from .evaluate.report import write_report
 
+    if intermediate_from is not None and model is None:
+        raise LymphCastError("--intermediate-from needs --model: the fused bundle whose stacking it is compared with")
     predictions, provenance = read_predictions(predictions_csv)
     modalities = provenance.get("modalities", [])
     frame, groups, oracle = evaluation_frame(predictions, cohort, modalities)
@@ -194,11 +215,16 @@ def evaluate_predictions(predictions_csv: str | Path, cohort: Cohort, report_dir
     missing = {name: evaluated[name].isna().mean() for name in cohort.clinical_columns}
     if readers is not None and model is None:
         raise LymphCastError("--readers needs --model: the bundle of the fused model the readers are compared with")
+    source = None  # the comparison refits on the training patients' media: only when asked for
+    if intermediate_from is not None:
+        from .cohort import read_cohort
+
+        source = read_cohort(intermediate_from)
     staging = tempfile.TemporaryDirectory(prefix="lymphcast-gallery-") if model is not None else None
     try:
         sections = {} if staging is None else model_sections(
             model, cohort.subset(predictions["patient_id"]), predictions, provenance, Path(staging.name), seed,
-            readers)
+            readers, training_source=source, explicit_training=intermediate_from is not None)
         metrics = write_report(frame, Path(report_dir), title=title, provenance=provenance, threshold=threshold,
                                oracle_column=oracle, group_columns=groups, seed=seed, missing_data=missing,
                                missing_data_handling=MISSING_HANDLING, **sections)

@@ -100,8 +100,12 @@ def operating_points(model, cohort: Cohort, scored: dict, threshold: float) -> l
     return points
 
 
-def fusion_sections(model, cohort: Cohort, threshold: float, readers_csv=None) -> dict:
-    """Everything the report's fusion part needs, figures as base64 PNGs."""
+def fusion_sections(model, cohort: Cohort, threshold: float, readers_csv=None, *, intermediate=None,
+                    n_failures: int = 5) -> dict:
+    """Everything the report's fusion part needs, figures as base64 PNGs. `threshold` (the fused model's Youden
+    threshold) also marks the failure analysis's missed patients; `intermediate`: a fitted
+    fusion.intermediate.IntermediateFusion to compare stacking with (optional)."""
+    from .failures import worst_false_negatives
     from ..evaluate.literature import auc_anchors, literature_figure, literature_table
     from ..evaluate.plots import figure_to_base64_png, plot_roc
 
@@ -123,6 +127,12 @@ def fusion_sections(model, cohort: Cohort, threshold: float, readers_csv=None) -
     figures = {"roc_modalities": figure_to_base64_png(roc), "literature": figure_to_base64_png(literature_figure(points))}
     if readers_csv is not None:
         section["readers"] = reader_section(readers_csv, cohort, scored, figures)
+    section["failures"], figures["failures"] = worst_false_negatives(model, cohort, threshold, scored, n=n_failures)
+    if intermediate is not None:
+        from .intermediate import comparison_section
+
+        section["intermediate"] = comparison_section(scored["patients"], intermediate.predict_proba(cohort), labels,
+                                                     intermediate.training_summary_)
     section["figures"] = figures
     return section
 
