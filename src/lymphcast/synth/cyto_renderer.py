@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -66,12 +66,15 @@ def _write_png(path: Path, rgb: np.ndarray, mpp: float) -> None:
 
 
 def render_patient(folder: Path, feats: dict, centre: int, acquisition: dict, rng: np.random.Generator,
-                   slide_px: int | None = None) -> dict:
-    """Write one patient's slide and fields into `folder`; returns its truth counts (with the stain)."""
+                   slide_px: int | None = None, stain: str | None = None) -> dict:
+    """Write one patient's slide and fields into `folder`; returns its truth counts (with the stain).
+
+    `stain`: another stain system than the centre's (stain_swap). slide_stain draws the same numbers for every
+    system and nothing after it reads the system's colours to decide a draw, so only the colours change."""
     slide_px = SLIDE_PX if slide_px is None else slide_px
     size_um = slide_px * SLIDE_MPP
     scene = build_scene(feats, size_um, rng)
-    stain = slide_stain(stain_of(centre), acquisition, rng)
+    stain = slide_stain(stain or stain_of(centre), acquisition, rng)
     folder.mkdir(parents=True, exist_ok=True)
     slide = rasterise(scene.prims, 0.0, 0.0, slide_px, SLIDE_MPP, stain, rng, vignette=0.01)
     write_pyramid(folder / "slide.tif", slide, SLIDE_MPP, description=f"LymphCast synthetic cytology, {stain.stain}")
@@ -84,15 +87,19 @@ def render_patient(folder: Path, feats: dict, centre: int, acquisition: dict, rn
 
 
 def render_cytology(chunk: Chunk, out_dir: Path, centres: Sequence[CentreProfile],
-                    rng: np.random.Generator) -> Rendered:
+                    rng: np.random.Generator, restain: Mapping[int, str] | None = None) -> Rendered:
+    """`restain` {centre index: stain}: render only those centres' patients, each in that stain, from the same
+    per-patient streams as the cohort's own rendering (stain_swap re-renders a cohort's centre this way)."""
     media = Path(out_dir) / "media" / "cytology"
     seeds = rng.integers(2**63, size=len(chunk.patient_ids))  # one stream per patient: a slide renders alone
     rows, truth = [], []
     for p, pid in enumerate(chunk.patient_ids):
         pid, centre = str(pid), int(chunk.centre_idx[p])
+        if restain is not None and centre not in restain:
+            continue
         feats = {k: chunk.cytology[k][p] for k in FEATURES}
         counts = render_patient(media / pid, feats, centre, centres[centre].acquisition.get("cytology", {}),
-                                np.random.default_rng(seeds[p]))
+                                np.random.default_rng(seeds[p]), stain=None if restain is None else restain[centre])
         truth.append({"patient_id": pid, **counts})
         base = f"media/cytology/{pid}"
         rows.append({"image_id": f"{pid}-S", "patient_id": pid, "image_file": f"{base}/slide.tif",
