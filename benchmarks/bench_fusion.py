@@ -9,7 +9,8 @@ Trained on centres A-C (FusionModel over the modalities, default settings), scor
 synthetic cohort is generated first with the given coverage (share of patients with each modality). Printed: the
 fused AUC (DeLong 95% CI) against `risk_all` on the same patients (ratio); each modality's AUC on the patients who
 have it and the paired DeLong test fused − modality there; the best single modality; the calibration intercept and
-slope of the fused risk; side- and level-level AUCs.
+slope of the fused risk; intermediate (feature-level) fusion on the same stacking patients against stacking;
+side- and level-level AUCs.
 """
 
 from __future__ import annotations
@@ -67,11 +68,28 @@ def run(folder: Path, args=None) -> None:
     fit = calibration_intercept_slope(y, p)
     print(f"calibration on D: intercept {fit.intercept[0]:.2f}, slope {fit.slope[0]:.2f} "
           f"({fit.slope[1]:.2f}-{fit.slope[2]:.2f}; target slope 0.8-1.2)")
+    intermediate_comparison(model, train, test, scored, labels)
     sides = side_section(model, test, scored)
     if sides:
         print(f"sides: AUC {sides['auc'].get('auc', float('nan')):.3f} on {sides['auc']['n']} sides")
         for row in sides.get("levels", []):
             print(f"  {row['name']:<10} AUC {row.get('auc', float('nan')):.3f} ({row['events']} involved of {row['n']})")
+
+
+def intermediate_comparison(model, train, test, scored, labels) -> None:
+    """Intermediate (feature-level) fusion fitted on the same stacking patients, against stacking, on D."""
+    from lymphcast.fusion.intermediate import IntermediateFusion, comparison_section
+
+    t0 = time.perf_counter()
+    other = IntermediateFusion(model).fit(train)
+    section = comparison_section(scored["patients"], other.predict_proba(test), labels, other.training_summary_)
+    print(f"intermediate fusion fitted in {time.perf_counter() - t0:.0f} s (components {other.training_summary_['components']})")
+    for row in section["rows"]:
+        slope = f", calibration slope {row['slope']:.2f}" if "slope" in row else ""
+        print(f"  {row['name']:<34} AUC {row['auc']:.3f} ({row['auc_ci_low']:.3f}-{row['auc_ci_high']:.3f}){slope}")
+    if "p_value" in section:
+        print(f"  stacking − intermediate {section['late_minus']:+.3f} ({section['late_minus_ci_low']:+.3f} to "
+              f"{section['late_minus_ci_high']:+.3f}), paired DeLong p = {section['p_value']:.4f}")
 
 
 if __name__ == "__main__":
