@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from ..cohort import Cohort, LymphCastError
 from .base import ModalityModel, probability_series
 from .fitted_network import FittedNetwork
-from .cytology_bags import Bags, covered, normalise_bags, read_bags
+from .cytology_bags import Bags, covered, grey_bags, normalise_bags, read_bags
 from .cytology_training import EVAL_CHUNK, padded
 from .node_model import load_weights
 from .node_training import split_patients
@@ -38,7 +38,8 @@ class CytologyModel(FittedNetwork, ModalityModel):
     epochs of ssl_steps steps of ssl_batch tiles, two views each); bag_epochs/batch_size (patients per
     step)/patience: the attention stage on whole bags; lr: both; val_fraction: patients held out for early
     stopping and calibration; stain_norm: map every image onto the training
-    stains (Macenko) first; channels/dim: encoder widths and embedding size; weights: optional local file of
+    stains (Macenko) first; grey: then give the network grey levels only (cytology_bags.grey_bags: what is
+    left of a stain's colour after normalisation still cost a Diff-Quik lab AUC); channels/dim: encoder widths and embedding size; weights: optional local file of
     MilNet weights to start from (nothing is ever downloaded); checkpoint: file to checkpoint and resume.
     """
 
@@ -50,7 +51,7 @@ class CytologyModel(FittedNetwork, ModalityModel):
                  max_tiles: int = 1024, epochs: int = 6, ssl_steps: int = 150, ssl_batch: int = 256,
                  bag_epochs: int = 150, batch_size: int = 8, lr: float = 2e-3, patience: int = 20,
                  val_fraction: float = 0.25,
-                 stain_norm: bool = True,
+                 stain_norm: bool = True, grey: bool = True,
                  channels: tuple = (16, 32, 64), dim: int = 64, weights: str | None = None,
                  checkpoint: str | None = None, progress: bool = True):
         self.seed = seed
@@ -67,6 +68,7 @@ class CytologyModel(FittedNetwork, ModalityModel):
         self.patience = patience
         self.val_fraction = val_fraction
         self.stain_norm = stain_norm
+        self.grey = grey
         self.channels = channels
         self.dim = dim
         self.weights = weights
@@ -79,7 +81,8 @@ class CytologyModel(FittedNetwork, ModalityModel):
         raw = read_bags(cohort, tile_px=self.tile_px, mpp=self.mpp, max_tiles=self.max_tiles,
                         min_tissue=self.min_tissue, seed=self.seed, progress=self.progress)
         reference = getattr(self, "stain_reference_", None)
-        return normalise_bags(raw, reference) if reference is not None and len(raw) else raw
+        bags = normalise_bags(raw, reference) if reference is not None and len(raw) else raw
+        return grey_bags(bags) if getattr(self, "grey", False) and len(bags) else bags  # models saved before: colour
 
     # --- training -------------------------------------------------------------------------------
     def fit(self, cohort: Cohort) -> "CytologyModel":
@@ -104,6 +107,8 @@ class CytologyModel(FittedNetwork, ModalityModel):
             bags = normalise_bags(raw, self.stain_reference_)
         else:
             self.stain_reference_, bags = None, raw
+        if self.grey:
+            bags = grey_bags(bags)
         y = data.labels().astype(int).reindex(bags.patient_ids).to_numpy()
         train_idx, val_idx = np.flatnonzero(in_train), np.flatnonzero(~in_train)
         net = self._new_net()

@@ -113,6 +113,16 @@ def normalise_bags(bags: Bags, reference: dict) -> Bags:
     return replace(bags, tiles=tiles, normalised=done)
 
 
+def grey_bags(bags: Bags) -> Bags:
+    """Every tile as grey levels (luminance, repeated in the three channels the encoder reads). A lab's stain
+    differs from another's mostly in hue, and hue carries little of the morphology the model needs (nuclear size,
+    crowding, cohesion, shapes); after stain normalisation, grey tiles left a Diff-Quik lab 0.02 AUC behind the
+    same slides in Papanicolaou, against 0.09 in colour (bench_cytology's stain swap, seed 31)."""
+    t = bags.tiles.astype(np.float32)
+    grey = np.rint(0.299 * t[..., 0] + 0.587 * t[..., 1] + 0.114 * t[..., 2]).clip(0, 255).astype(bags.tiles.dtype)
+    return replace(bags, tiles=np.repeat(grey[..., None], 3, axis=-1))
+
+
 def _cap(owner: np.ndarray, max_tiles: int, rng: np.random.Generator) -> np.ndarray:
     """Rows to keep: every tile of patients with at most max_tiles, a random (seeded) max_tiles of the others."""
     keep = []
