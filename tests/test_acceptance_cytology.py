@@ -41,7 +41,6 @@ def test_cytology_model_reaches_the_oracle_and_survives_the_other_stain(tmp_path
     print(f"internal AUC {auc_i:.3f} (risk_cytology {oracle_i:.3f}); external Diff-Quik AUC {auc_e:.3f} "
           f"(risk_cytology {oracle_e:.3f}, ratio {auc_e / oracle_e:.3f})")
     assert auc_e >= 0.95 * oracle_e, f"external AUC {auc_e:.3f} < 0.95 x risk_cytology AUC {oracle_e:.3f}"
-    assert auc_i - auc_e <= 0.03, f"the Diff-Quik centre loses {auc_i - auc_e:.3f} AUC against internal validation"
     # What the stain itself costs, free of case mix: centre A's patients again, their slides re-rendered in Pap
     # (same cells and draws, only the stain differs), paired on identical patients and labels.
     dq_a = cohort.in_centres(["A"]).labelled()
@@ -55,3 +54,5 @@ def test_cytology_model_reaches_the_oracle_and_survives_the_other_stain(tmp_path
           f"{swap.difference:+.3f} ({swap.difference_ci_low:+.3f} to {swap.difference_ci_high:+.3f}, "
           f"paired DeLong p = {swap.p_value:.3f})")
     assert auc_pap_a - auc_dq_a <= 0.03, f"Diff-Quik costs {auc_pap_a - auc_dq_a:.3f} AUC on the same patients"
+    # as the issue words it; on different patients this gap also holds case mix (see the stain swap above)
+    assert auc_i - auc_e <= 0.03, f"the Diff-Quik centre loses {auc_i - auc_e:.3f} AUC against internal validation"
