@@ -12,6 +12,10 @@ from lymphcast.cli import app
 
 from tests.fusion.conftest import TRAIN_CENTRES
 
+# end to end through the CLI (a bundle saved, predicted, evaluated twice: ~2 minutes); the pieces are tested fast in
+# test_failures.py and test_intermediate.py, and the fused report's failure section in test_fusion_model.py
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def fused_bundle(small_fused, multimodal_cohort, tmp_path_factory):
