@@ -2,7 +2,8 @@
 
 fit: each labelled patient's bag of tiles (cytology_bags: the slide, else the photographed fields, tiled at
 `mpp` with background skipped) → a Macenko stain reference fitted on the training patients' tiles, every
-image normalised to it (cytology_stain) → a patient-level split into training and validation (stratified by
+image normalised to it (cytology_stain) and, by default, reduced to grey levels (the hue that normalisation leaves
+is what another lab's stain still changes) → a patient-level split into training and validation (stratified by
 N1b) → MilNet (nets.mil_net: tile encoder + gated attention) trained from scratch in two stages
 (cytology_training: the encoder without labels, contrastively, on the training patients' tiles under stain
 jitter, focus and orientation augmentation; then attention and a linear head on whole bags of frozen embeddings,
