@@ -94,8 +94,7 @@ def detection_scores(model, cohort: Cohort, iou: float = 0.5) -> dict | None:
 
 
 def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataFrame, provenance: dict,
-                   staging: Path, seed: int = 0, readers=None, training_source: Cohort | None = None,
-                   explicit_training: bool = False) -> dict:
+                   staging: Path, seed: int = 0, readers=None, training_source: Cohort | None = None) -> dict:
     """write_report's node_level, gallery and clips from the bundle's ultrasound node models on `cohort` (the
     evaluated patients only): node metrics and the Grad-CAM gallery from the image model (PNGs to
     staging/gallery/), node metrics (when there is no image model) and the risk-over-time panel from the clip
@@ -118,11 +117,11 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
         from .fusion.evaluation import fusion_sections
 
         sections["fusion"] = fusion_sections(bundle.models["fusion"], cohort, bundle.threshold, readers,
-                                             intermediate=_intermediate(bundle, training_source, explicit_training))
+                                             intermediate=_intermediate(bundle, training_source))
     elif readers is not None:
         raise LymphCastError("--readers compares reader calls with a fused model: pass --model with a bundle "
                              "trained on several modalities")
-    elif explicit_training:
+    elif training_source is not None:
         raise LymphCastError("--intermediate-from compares intermediate fusion with a fused model's stacking: pass "
                              "--model with a bundle trained on several modalities")
     if cytology is not None:
@@ -171,13 +170,14 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
     return sections
 
 
-def _intermediate(bundle, source: Cohort | None, explicit: bool):
+def _intermediate(bundle, source: Cohort | None):
     """Intermediate fusion fitted on the fused bundle's training cohort, when that cohort is at hand (else None:
     the comparison is optional)."""
     from .fusion.intermediate import IntermediateFusion, training_cohort
 
-    train = None if source is None else training_cohort(bundle.manifest, source, explicit=explicit)
-    return None if train is None else IntermediateFusion(bundle.models["fusion"]).fit(train)
+    if source is None:
+        return None
+    return IntermediateFusion(bundle.models["fusion"]).fit(training_cohort(bundle.manifest, source))
 
 
 def _publish_gallery(staging: Path, report_dir: Path) -> None:
@@ -224,7 +224,7 @@ def evaluate_predictions(predictions_csv: str | Path, cohort: Cohort, report_dir
     try:
         sections = {} if staging is None else model_sections(
             model, cohort.subset(predictions["patient_id"]), predictions, provenance, Path(staging.name), seed,
-            readers, training_source=source, explicit_training=intermediate_from is not None)
+            readers, training_source=source)
         metrics = write_report(frame, Path(report_dir), title=title, provenance=provenance, threshold=threshold,
                                oracle_column=oracle, group_columns=groups, seed=seed, missing_data=missing,
                                missing_data_handling=MISSING_HANDLING, **sections)

@@ -75,10 +75,9 @@ def test_training_cohort_only_from_the_recorded_tables(multimodal_cohort, tmp_pa
 
     hashes = cohort_hashes(multimodal_cohort.root)
     manifest = {"training": {"cohort": multimodal_cohort.meta.name, "centres": TRAIN_CENTRES, "input_sha256": hashes}}
-    train = training_cohort(manifest, multimodal_cohort, explicit=False)
+    train = training_cohort(manifest, multimodal_cohort)
     expected = multimodal_cohort.in_centres(TRAIN_CENTRES).labelled().patients["patient_id"]
     assert train.patients["patient_id"].tolist() == expected.tolist()
     other = {"training": {**manifest["training"], "input_sha256": {**hashes, "patients.csv": "0" * 64}}}
-    assert training_cohort(other, multimodal_cohort, explicit=False) is None
     with pytest.raises(LymphCastError, match="not the cohort the fused model was trained on"):
-        training_cohort(other, multimodal_cohort, explicit=True)
+        training_cohort(other, multimodal_cohort)

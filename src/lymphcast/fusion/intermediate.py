@@ -127,11 +127,10 @@ def comparison_section(late: pd.Series, intermediate: pd.Series, labels: pd.Seri
     return out
 
 
-def training_cohort(manifest: dict, cohort: Cohort, *, explicit: bool) -> Cohort | None:
-    """The fused bundle's training patients, taken from `cohort` (the evaluated cohort's folder, or the folder
-    given with --intermediate-from when `explicit`): the manifest's training centres, labelled patients only.
-    Without `explicit`, None unless the cohort is the very one the bundle was trained on (same name and same
-    table hashes); with it, an error when the folder is not that cohort."""
+def training_cohort(manifest: dict, cohort: Cohort) -> Cohort:
+    """The fused bundle's training patients, taken from `cohort` (the folder given with --intermediate-from): the
+    manifest's training centres, labelled patients only; an error unless the folder is the very cohort the bundle
+    was trained on (same name and same table hashes)."""
     from ..provenance import cohort_hashes
 
     training = manifest.get("training", {})
@@ -139,11 +138,9 @@ def training_cohort(manifest: dict, cohort: Cohort, *, explicit: bool) -> Cohort
     recorded = training.get("input_sha256") or {}
     same_tables = bool(recorded) and cohort.root is not None and cohort_hashes(cohort.root) == recorded
     if not (same_name and same_tables):
-        if explicit:
-            where = cohort.root or cohort.meta.name
-            raise LymphCastError(f"{where}: not the cohort the fused model was trained on (bundle records cohort "
-                                 f"'{training.get('cohort')}' with other table hashes); --intermediate-from needs "
-                                 "that training cohort folder, unchanged")
-        return None
+        where = cohort.root or cohort.meta.name
+        raise LymphCastError(f"{where}: not the cohort the fused model was trained on (bundle records cohort "
+                             f"'{training.get('cohort')}' with other table hashes); --intermediate-from needs "
+                             "that training cohort folder, unchanged")
     centres = training.get("centres") or cohort.meta.centre_ids
     return cohort.in_centres(centres).labelled()

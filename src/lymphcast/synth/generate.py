@@ -129,6 +129,21 @@ def _pool(n: int):
         yield pool
 
 
+def chunk_plan(seed: int, patients: int, centres: int):
+    """The seed tree a cohort of (seed, patients, centres) is drawn from: the centre profiles, the stream of the
+    centres' priors and, per chunk of CHUNK_SIZE patients, its ids, latent-model stream and one stream per
+    modality (stain_swap redraws a cohort's patients through the same plan)."""
+    centre_ss, prior_ss, chunks_ss = np.random.SeedSequence(seed).spawn(3)
+    profiles = draw_centres(centres, np.random.default_rng(centre_ss))
+    width = max(6, len(str(patients)))
+    chunks = []
+    for i, chunk_ss in enumerate(chunks_ss.spawn(math.ceil(patients / CHUNK_SIZE))):
+        latent_ss, *streams = chunk_ss.spawn(1 + len(KNOWN))
+        start, stop = i * CHUNK_SIZE, min((i + 1) * CHUNK_SIZE, patients)
+        chunks.append((np.array([f"P{k:0{width}d}" for k in range(start + 1, stop + 1)]), latent_ss, streams))
+    return profiles, prior_ss, chunks
+
+
 def generate_cohort(out: Path, *, patients: int, centres: int = 4, seed: int = 0,
                     modalities: Sequence[str] | None = None, progress: bool = True, overwrite: bool = False,
                     coverage: dict[str, float] | None = None, workers: int | None = None) -> Path:
@@ -145,10 +160,8 @@ def generate_cohort(out: Path, *, patients: int, centres: int = 4, seed: int = 0
     renderers = resolve_modalities(modalities)
     coverage = check_coverage(coverage, [r.name for r in renderers])
     out = Path(out)
-    centre_ss, prior_ss, chunks_ss = np.random.SeedSequence(seed).spawn(3)
-    profiles = draw_centres(centres, np.random.default_rng(centre_ss))
-    n_chunks = math.ceil(patients / CHUNK_SIZE)
-    width = max(6, len(str(patients)))
+    profiles, prior_ss, chunks = chunk_plan(seed, patients, centres)
+    n_chunks = len(chunks)
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn())
     with atomic_dir(out, overwrite=overwrite) as folder, Progress(*columns, disable=not progress) as bar:
@@ -156,12 +169,8 @@ def generate_cohort(out: Path, *, patients: int, centres: int = 4, seed: int = 0
         priors = centre_log_priors(profiles, np.random.default_rng(prior_ss))
         bar.update(task, description="patients")
         writer = TableWriter(folder)
-        jobs = []
-        for i, chunk_ss in enumerate(chunks_ss.spawn(n_chunks)):
-            latent_ss, *streams = chunk_ss.spawn(1 + len(KNOWN))
-            start, stop = i * CHUNK_SIZE, min((i + 1) * CHUNK_SIZE, patients)
-            ids = np.array([f"P{k:0{width}d}" for k in range(start + 1, stop + 1)])
-            jobs.append((ids, profiles, priors, renderers, latent_ss, streams, folder, coverage))
+        jobs = [(ids, profiles, priors, renderers, latent_ss, streams, folder, coverage)
+                for ids, latent_ss, streams in chunks]
         n_workers = _workers(workers, renderers, n_chunks)
         with _pool(n_workers) as pool:
             for job, tables in zip(jobs, (pool.map(_render_job, jobs) if pool else map(_render_job, jobs))):

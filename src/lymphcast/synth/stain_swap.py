@@ -27,12 +27,11 @@ import pandas as pd
 from ..cohort import LymphCastError, atomic_dir, read_cohort
 from ..cohort.io import write_meta
 from ..modalities.registry import KNOWN
-from .centres import draw_centres
 from .chunk import simulate_chunk
 from .coverage import subset_chunk
 from .cyto_renderer import FEATURES, TRUTH_FILE, render_cytology
 from .cyto_stain import STAINS
-from .generate import CHUNK_SIZE, GENERATOR_VERSION
+from .generate import CHUNK_SIZE, GENERATOR_VERSION, chunk_plan
 from .risk_model import centre_log_priors
 
 CYTOLOGY_CSV = "cytology.csv"
@@ -88,20 +87,15 @@ def _settings(meta, source: Path) -> dict:
 
 
 def _render(settings: dict, cohort, restain: dict[int, str], folder: Path) -> dict[str, pd.DataFrame]:
-    """Simulate every chunk again and render the restained centres' patients into `folder`. The seed sequence
-    tree, ids and coverage draw follow generate_cohort._render_chunk and coverage.render_covered."""
-    n = settings["patients"]
-    centre_ss, prior_ss, chunks_ss = np.random.SeedSequence(settings["seed"]).spawn(3)
-    profiles = draw_centres(settings["centres"], np.random.default_rng(centre_ss))
+    """Simulate every chunk again (generate.chunk_plan: the generator's own seed tree) and render the restained
+    centres' patients into `folder`; the coverage draw follows coverage.render_covered."""
+    profiles, prior_ss, chunks = chunk_plan(settings["seed"], settings["patients"], settings["centres"])
     _check_profiles(profiles, cohort.meta, cohort.root)
     priors = centre_log_priors(profiles, np.random.default_rng(prior_ss))
-    width = max(6, len(str(n)))
     latent = pd.read_csv(cohort.root / TRUTH_LATENT, dtype={"patient_id": str}).set_index("patient_id")
     recorded = cohort.patients.set_index("patient_id")["centre"]
     rows, truth = [], []
-    for i, chunk_ss in enumerate(chunks_ss.spawn(-(-n // CHUNK_SIZE))):
-        latent_ss, *streams = chunk_ss.spawn(1 + len(KNOWN))
-        ids = np.array([f"P{k:0{width}d}" for k in range(i * CHUNK_SIZE + 1, min((i + 1) * CHUNK_SIZE, n) + 1)])
+    for ids, latent_ss, streams in chunks:
         chunk = simulate_chunk(ids, profiles, priors, np.random.default_rng(latent_ss))
         _check_chunk(chunk, profiles, recorded, latent, cohort.root)
         rng = np.random.default_rng(streams[KNOWN.index("cytology")])
