@@ -14,6 +14,8 @@ its patient-level AUC (DeLong 95% CI), node-level AUC and a paired DeLong test o
   (us_video_baselines), through its own roll-up.
 The AUC of the exact synthetic ultrasound risk `risk_us` on the same patients is the ceiling (it also knows
 the long/short ratio and the Doppler vascularity, which a transverse B-mode sweep shows only partly or not at all).
+Below the table, the exact risks from what a B-mode sweep shows (`risk_us_sweep`) and from what its key frame
+shows (`risk_us_key`) are compared the same way: the most any clip model can gain over a key-frame model there.
 """
 
 from __future__ import annotations
@@ -95,6 +97,21 @@ def run(folder: Path, args) -> None:
                       f" {test_.p_value:7.4f}")
         print(f"{name:44s} {auc:.3f} ({low:.3f}-{high:.3f}){'':>5s} {auc / oracle_auc:9.3f} {node_auc:8.3f} "
               f"{versus}")
+    bound = exact_sweep_over_key(truth, y)
+    if bound:
+        print(bound)
+
+
+def exact_sweep_over_key(truth: pd.DataFrame, y: pd.Series) -> str:
+    """The exact sweep risk against the exact key-frame risk on the same patients (cohorts written before these
+    truth columns existed: empty)."""
+    if not {"risk_us_sweep", "risk_us_key"} <= set(truth.columns):
+        return ""
+    v = delong_test(y.to_numpy(), truth.loc[y.index, "risk_us_sweep"].to_numpy(),
+                    truth.loc[y.index, "risk_us_key"].to_numpy())
+    return (f"exact risks, what the sweep shows {v.auc1:.3f} vs what its key frame shows {v.auc2:.3f}: "
+            f"{v.difference:+.3f} ({v.difference_ci_low:+.3f}, {v.difference_ci_high:+.3f}), p {v.p_value:.4f} "
+            "(the most a clip model can add over a key-frame model on these patients)")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,15 @@ def _fitted(model):
 def _check_hook(model, data, run):
     feats = embeddings.node_features(model, cohort=None)
     assert feats.index.tolist() == list(data.node_ids) and feats.shape[1] > 0
+    net = model.network()
+    hidden = torch.tensor(feats.filter(regex=r"^u\d+$").to_numpy(), dtype=torch.float32)
     with torch.no_grad():
-        again = model.network().out(torch.tensor(feats.to_numpy(), dtype=torch.float32)).squeeze(-1).numpy()
+        again = net.out(hidden).squeeze(-1)
+        if hasattr(net, "size_logit"):  # the clip network adds its standardised size numbers' linear term
+            numbers = torch.tensor(feats.filter(regex=r"^size\d+$").to_numpy(), dtype=torch.float32)
+            assert numbers.shape[1] == net.size_logit.in_features
+            again = again + net.size_logit(numbers).squeeze(-1)
+        again = again.numpy()
     np.testing.assert_allclose(again, run(), atol=1e-4)
 
 

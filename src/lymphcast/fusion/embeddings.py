@@ -2,7 +2,8 @@
 (feature-level) fusion, the comparison to stacking.
 
 - node-level networks (us_image, us_video, ct): the network's last hidden layer (the input of its final linear
-  layer `out`), read with a forward hook while the model's own batching code scores the nodes, then pooled over
+  layer `out`; for the clip network also the standardised size numbers its `size_logit` adds), read with forward
+  hooks while the model's own batching code scores the nodes, then pooled over
   the patient's nodes by mean and max (a patient's risk is driven by its worst node: the max keeps it);
 - cytology: the bag vector the linear head reads (attention-pooled and plain mean tile embeddings), by a hook on
   `head`;
@@ -65,11 +66,20 @@ def node_features(model, cohort: Cohort) -> pd.DataFrame:
         raise LymphCastError(f"no node features for the '{name}' model")
     if not len(data.node_ids):
         return pd.DataFrame(index=pd.Index([], name="node_id"))
-    with captured_inputs(net.out) as store:
+    wide = getattr(net, "size_logit", None)  # the clip network's size numbers reach its logit directly too
+    with captured_inputs(net.out) as store, (captured_inputs(wide) if wide is not None else _nothing()) as numbers:
         run()
     x = _stacked(store, len(data.node_ids), f"the {name} model")
-    return pd.DataFrame(x, index=pd.Index(data.node_ids, name="node_id"),
-                        columns=[f"u{i}" for i in range(x.shape[1])])
+    columns = [f"u{i}" for i in range(x.shape[1])]
+    if wide is not None and len(x):
+        e = _stacked(numbers, len(data.node_ids), f"the {name} model")
+        x, columns = np.hstack([x, e]), columns + [f"size{i}" for i in range(e.shape[1])]
+    return pd.DataFrame(x, index=pd.Index(data.node_ids, name="node_id"), columns=columns)
+
+
+@contextmanager
+def _nothing():
+    yield []
 
 
 def pooled_node_features(model, cohort: Cohort) -> pd.DataFrame:

@@ -3,7 +3,8 @@ to the patient (as the us_image model).
 
 fit: node clips (us_video_clips: T frames, two scales) of the labelled patients → a patient-level split into
 training and validation (stratified by N1b) → ClipNet trained from scratch in two stages (us_video_training: the
-whole network on augmented sub-clips, then its temporal part on the frozen frame features of whole clips; class
+whole network on augmented sub-clips, then its temporal part on the frozen frame features of whole clips; the
+size numbers standardised on the training nodes (ClipNet.set_extra_scale); class
 weights, early stopping on validation loss, optional checkpoint/resume) → Platt recalibration of the node
 logits on the validation nodes → the roll-up (noisy-OR, max or learned) chosen by its log loss on the validation
 patients and fitted there; their patient probabilities are kept in `validation_proba_`.
@@ -71,6 +72,7 @@ class UsVideoModel(NodeNetworkModel):
         y, train_idx, val_idx, train_p, val_p = node_split(data, nodes, model=self.name, media="ultrasound clips",
                                                             val_fraction=self.val_fraction, seed=self.seed)
         net = self._new_net()
+        net.set_extra_scale(clips.extra[train_idx])
         settings = TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                                  patience=self.patience, seed=self.seed)
         config = {"model": self.get_params(), "patients": sorted(map(str, data.patients["patient_id"]))}

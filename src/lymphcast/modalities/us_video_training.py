@@ -97,7 +97,7 @@ def temporal_part(net):
     from torch import nn
 
     part = nn.Module()
-    for name in ("gru", "attention", "head", "out"):
+    for name in ("gru", "attention", "head", "out", "size_logit"):
         part.add_module(name, getattr(net, name))
     return part
 

@@ -5,6 +5,9 @@ log P(state | evidence) = log prior + sum of log-likelihood terms, normalised pe
 - us / ct:   the centre's marginal prior x node counts and the features that modality shows, both sides
 - cytology:  the centre's marginal prior x the cytology features
 - all:       prior given the recorded features x adenopathy x nodes (US and CT features) x cytology
+- us_sweep:  as us, without vascularity: what a B-mode cine sweep can show (no Doppler)
+- us_key:    as us_sweep, without the long/short ratio: what one still at the node's largest transverse section
+             shows. Their difference bounds what reading the whole sweep can add over its key frame.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from .nodes import Nodes
 from .params import ADENOPATHY_PROB
 from .states import STATE_LEFT, STATE_N1B, STATE_RIGHT, event_prob, normalise
 
-VIEWS = ("clinical", "us", "ct", "cytology", "all")
+VIEWS = ("clinical", "us", "ct", "cytology", "all", "us_sweep", "us_key")
+B_MODE_HIDDEN = {"us_sweep": ("vascularity",), "us_key": ("vascularity", "long_short_ratio")}
 
 
 def adenopathy_loglik(adenopathy: np.ndarray) -> np.ndarray:
@@ -41,6 +45,9 @@ def risks(log_prior: np.ndarray, centre_prior: np.ndarray, adenopathy: np.ndarra
         "cytology": centre_prior + cytology_ll,
         "all": log_prior + aden + nodes_loglik(nodes, "all", hidden) + cytology_ll,
     }
+    every_node = np.ones(len(nodes.level), bool)
+    for view, names in B_MODE_HIDDEN.items():
+        joint[view] = centre_prior + nodes_loglik(nodes, "us", {name: every_node for name in names})
     out = {}
     for view, log_joint in joint.items():
         post = normalise(log_joint)

@@ -42,6 +42,9 @@ Each risk is P(true N1b | the evidence a modality shows), summed exactly over th
   renderers, so images carry at most this information and these risks bound what an image model can reach.
 - `risk_all`: P(state | recorded clinical features) x adenopathy x node counts and all node features of both
   sides x cytology.
+- `risk_us_sweep`: as `risk_us` without vascularity (what a B-mode cine sweep shows, no Doppler);
+  `risk_us_key`: also without the long/short ratio (what one transverse still at the node's largest section
+  shows). Their difference bounds what reading a whole sweep can add over its key frame.
 Side risks marginalise the same posterior to L_s.
 
 For an involved side with nodes x_1..x_n (metastatic probability q_i, densities f0 benign and
