@@ -126,3 +126,16 @@ def test_size_numbers_are_standardised_and_reach_the_logit_directly():
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(y[200:], scores) > 0.9
+
+
+def test_weights_from_another_network_version_give_a_clear_error():
+    model = UsVideoModel(frames=2, size=16, channels=(4, 8), progress=False)
+    weights = model._new_net().state_dict()
+    model.state_dict_ = {k: v for k, v in weights.items() if not k.startswith(("size_logit", "extra_"))}
+    model.calibration_ = object()
+    with pytest.raises(LymphCastError, match="us_video weights do not fit this version's network .*size_logit"):
+        model.network()
+    model._net = None
+    model.state_dict_ = {**weights, "out.weight": torch.zeros(1, 3)}
+    with pytest.raises(LymphCastError, match="layer shapes differ"):
+        model.network()

@@ -3,8 +3,8 @@
 
 - node-level networks (us_image, us_video, ct): the network's last hidden layer (the input of its final linear
   layer `out`; for the clip network also the standardised size numbers its `size_logit` adds), read with forward
-  hooks while the model's own batching code scores the nodes, then pooled over
-  the patient's nodes by mean and max (a patient's risk is driven by its worst node: the max keeps it);
+  hooks while the model's own batching code scores the nodes, then pooled over the patient's nodes by mean and
+  max (a patient's risk is driven by its worst node: the max keeps it);
 - cytology: the bag vector the linear head reads (attention-pooled and plain mean tile embeddings), by a hook on
   `head`;
 - clinical: the fitted preprocessing's output (imputed, log-scaled, standardised, one-hot fields).

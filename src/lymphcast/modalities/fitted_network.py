@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..cohort import LymphCastError
+
 
 class FittedNetwork:
     """Mixin for a ModalityModel that sets state_dict_ and calibration_ in fit and builds its network in _new_net."""
@@ -17,7 +19,15 @@ class FittedNetwork:
         self.check_fitted()
         if getattr(self, "_net", None) is None:
             net = self._new_net()
-            net.load_state_dict(self.state_dict_)
+            what = f"the saved {getattr(self, 'name', 'model')} weights do not fit this version's network"
+            try:
+                mismatch = net.load_state_dict(self.state_dict_, strict=False)
+            except RuntimeError:  # a layer of another shape
+                raise LymphCastError(f"{what} (layer shapes differ); train the model again with this version") from None
+            if mismatch.missing_keys or mismatch.unexpected_keys:  # weights saved by another version's network
+                names = sorted({k.split(".")[0] for k in mismatch.missing_keys + mismatch.unexpected_keys})
+                raise LymphCastError(f"{what} (parts {', '.join(names)} differ); train the model again with this "
+                                     "version")
             self._net = net
         self._net.eval()
         return self._net

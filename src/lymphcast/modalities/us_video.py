@@ -4,10 +4,10 @@ to the patient (as the us_image model).
 fit: node clips (us_video_clips: T frames, two scales) of the labelled patients → a patient-level split into
 training and validation (stratified by N1b) → ClipNet trained from scratch in two stages (us_video_training: the
 whole network on augmented sub-clips, then its temporal part on the frozen frame features of whole clips; the
-size numbers standardised on the training nodes (ClipNet.set_extra_scale); class
-weights, early stopping on validation loss, optional checkpoint/resume) → Platt recalibration of the node
-logits on the validation nodes → the roll-up (noisy-OR, max or learned) chosen by its log loss on the validation
-patients and fitted there; their patient probabilities are kept in `validation_proba_`.
+size numbers standardised on the training nodes (ClipNet.set_extra_scale); class weights, early stopping on
+validation loss, optional checkpoint/resume) → Platt recalibration of the node logits on the validation nodes →
+the roll-up (noisy-OR, max or learned) chosen by its log loss on the validation patients and fitted there; their
+patient probabilities are kept in `validation_proba_`.
 """
 
 from __future__ import annotations
