@@ -16,7 +16,7 @@ A patient a modality has no data for is simply absent from that modality's frame
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import pandas as pd
@@ -67,7 +67,8 @@ def node_features(model, cohort: Cohort) -> pd.DataFrame:
     if not len(data.node_ids):
         return pd.DataFrame(index=pd.Index([], name="node_id"))
     wide = getattr(net, "size_logit", None)  # the clip network's size numbers reach its logit directly too
-    with captured_inputs(net.out) as store, (captured_inputs(wide) if wide is not None else _nothing()) as numbers:
+    numbers_hook = captured_inputs(wide) if wide is not None else nullcontext([])
+    with captured_inputs(net.out) as store, numbers_hook as numbers:
         run()
     x = _stacked(store, len(data.node_ids), f"the {name} model")
     columns = [f"u{i}" for i in range(x.shape[1])]
@@ -75,11 +76,6 @@ def node_features(model, cohort: Cohort) -> pd.DataFrame:
         e = _stacked(numbers, len(data.node_ids), f"the {name} model")
         x, columns = np.hstack([x, e]), columns + [f"size{i}" for i in range(e.shape[1])]
     return pd.DataFrame(x, index=pd.Index(data.node_ids, name="node_id"), columns=columns)
-
-
-@contextmanager
-def _nothing():
-    yield []
 
 
 def pooled_node_features(model, cohort: Cohort) -> pd.DataFrame:
