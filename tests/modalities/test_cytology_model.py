@@ -104,3 +104,31 @@ def test_tiles_reach_the_network_grey_unless_colour_is_asked_for(fitted, cohorts
     expected = np.rint(kept.tiles[..., :3].astype(float) @ [0.299, 0.587, 0.114]).astype(np.uint8)
     assert np.abs(grey_bags(kept).tiles[..., 0].astype(int) - expected).max() <= 1
     assert np.array_equal(grey_bags(kept).tiles[..., 0], bags.tiles[..., 0])
+
+
+def test_the_attention_head_starts_from_the_linear_probe():
+    """probe_head writes a ridge fit on mean embeddings into the head: with uniform attention, the start's bag
+    logits are the probe's decision function, and they rank the training bags by the planted signal."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from lymphcast.modalities.cytology_training import _bag_forward, probe_head
+    from lymphcast.nets.mil_net import MilNet
+
+    rng = np.random.default_rng(0)
+    n, k, dim = 60, 12, 16
+    y = np.r_[np.ones(20), np.zeros(40)].astype(int)
+    emb = rng.normal(size=(n * k, dim)).astype(np.float32)
+    emb[:, 3] += np.repeat(y, k) * 0.8  # one dimension carries the label, in every tile of a positive bag
+    members = [np.arange(i * k, (i + 1) * k) for i in range(n)]
+    torch.manual_seed(0)
+    net = MilNet(channels=(8,), dim=dim)
+    with torch.no_grad():  # uniform attention: both pooled halves equal the mean
+        net.attention.w.weight.zero_()
+    info = probe_head(net, emb, members, y, np.arange(n))
+    net.eval()
+    logits = _bag_forward(emb, members)(net, np.arange(n), False, None).detach().numpy()
+    assert info["C"] > 0 and roc_auc_score(y, logits) > 0.9
+    means = np.stack([emb[m].mean(0) for m in members])
+    w = net.head[-1].weight.detach().numpy()[0]
+    assert np.allclose(w[:dim], w[dim:]) and np.allclose(logits, means @ (2 * w[:dim]) + net.head[-1].bias.item())

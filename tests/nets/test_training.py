@@ -4,6 +4,8 @@ from a checkpoint written with the same settings and config."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -237,3 +239,24 @@ def test_a_flat_validation_loss_is_not_an_improvement():
     result = fit_binary(_linear(), script, labels, np.arange(8), np.arange(8, 10),
                         TrainSettings(epochs=30, batch_size=4, patience=2, seed=0), progress=False)
     assert result.best_epoch == 1 and result.epochs_run == 3
+
+
+def test_a_scored_start_is_kept_when_no_epoch_beats_it():
+    labels = np.r_[np.ones(4), np.zeros(4), np.ones(2)]
+    # validation labels are 1: the start (logit 3) is better than every trained epoch (logits 2, 1, 0, ...)
+    script = _Scripted([3.0, 2.0, 1.0, 0.0, -1.0] + [-2.0] * 30)
+    net = _linear()
+    start = net.weight.detach().clone()
+    settings = TrainSettings(epochs=30, batch_size=4, patience=2, seed=0, score_start=True)
+    result = fit_binary(net, script, labels, np.arange(8), np.arange(8, 10), settings, progress=False)
+    assert result.best_epoch == 0 and result.epochs_run == 2  # patience counts from the start
+    assert torch.equal(net.weight.detach(), start)
+    assert result.best_val_loss == pytest.approx(math.log1p(math.exp(-3.0)), rel=1e-5)
+    # without it the same run keeps its first epoch, and the setting leaves older digests unchanged
+    plain = fit_binary(_linear(), _Scripted([3.0, 2.0, 1.0, 0.0, -1.0] + [-2.0] * 30), labels, np.arange(8),
+                       np.arange(8, 10), TrainSettings(epochs=30, batch_size=4, patience=2, seed=0), progress=False)
+    assert plain.best_epoch == 1
+    old = {k: v for k, v in TrainSettings(seed=0).__dict__.items() if k != "score_start"}
+    blob = json.dumps(old, sort_keys=True, default=str)
+    assert TrainSettings(seed=0).digest() == hashlib.sha256(blob.encode()).hexdigest()[:16]
+    assert TrainSettings(seed=0).digest() != TrainSettings(seed=0, score_start=True).digest()

@@ -7,7 +7,8 @@ is what another lab's stain still changes) → a patient-level split into traini
 N1b) → MilNet (nets.mil_net: tile encoder + gated attention) trained from scratch in two stages
 (cytology_training: the encoder without labels, contrastively, on the training patients' tiles under stain
 jitter, focus and orientation augmentation; then attention and a linear head on whole bags of frozen embeddings,
-class weights, early stopping on the validation patients, checkpoint/resume) → Platt recalibration of the bag
+class weights, the head started from a linear probe on the mean tile embedding, early stopping on the validation
+patients, checkpoint/resume) → Platt recalibration of the bag
 logits on the validation patients, whose probabilities are kept in `validation_proba_`.
 Patients without a cytology image get NaN (fusion masks them).
 """
@@ -134,6 +135,7 @@ class CytologyModel(FittedNetwork, ModalityModel):
                                   "images_not_normalised": int((~bags.normalised).sum()) if self.stain_norm else None,
                                   "stain_reference_fitted": bool(self.stain_reference_["fitted"]) if self.stain_norm else None,
                                   "contrastive_loss": [round(h["contrastive_loss"], 4) for h in result["ssl_history"]],
+                                  "probe_C": result["probe"]["C"],
                                   "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
                                   "resumed_from": result["resumed_from"]}
         return self

@@ -9,7 +9,10 @@
    with the other stain (benchmarks/bench_cytology.py).
 2. The encoder is frozen; every tile is embedded once, and the gated attention and the linear head learn from
    whole bags of embeddings on the patient labels (nets.training: class weights, early stopping on the
-   validation patients, checkpoint/resume).
+   validation patients, checkpoint/resume). The head starts from a linear probe (`probe_head`: a cross-validated
+   ridge logistic regression on each training patient's mean tile embedding) and that start competes as epoch 0:
+   from a random head, a fresh cohort (seed 67) never beat its first epoch on ~100 validation patients and kept a
+   head that ranked patients at chance (AUC 0.44 on the other lab's centre; 0.59 from the probe's start).
 """
 
 from __future__ import annotations
@@ -107,6 +110,32 @@ def embed_all(net, bags: Bags, batch: int = 512) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, net.tile_head_dim), np.float32)
 
 
+def probe_head(net, embeddings: np.ndarray, members, y: np.ndarray, train_idx: np.ndarray, seed: int = 0) -> dict:
+    """Start net's linear head from a ridge logistic regression of N1b on the training patients' mean tile
+    embeddings (class-balanced like the training loss; penalty by 5-fold cross-validated log loss). Its weights
+    go half to the attention-pooled and half to the mean part of the head: attention starts near uniform, so
+    both parts start near the mean and the starting logit is the probe's, while attention still gets gradients."""
+    import torch
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+
+    means = np.stack([embeddings[members[i]].mean(0) for i in train_idx])
+    labels = y[train_idx]
+    centre, scale = means.mean(0), means.std(0) + 1e-6
+    folds = StratifiedKFold(max(2, min(5, int(labels.sum()), int((1 - labels).sum()))), shuffle=True, random_state=seed)
+    probe = LogisticRegressionCV(Cs=np.logspace(-4, 1, 11), cv=folds, scoring="neg_log_loss",
+                                 class_weight="balanced", max_iter=5000).fit((means - centre) / scale, labels)
+    w = probe.coef_[0] / scale
+    b = float(probe.intercept_[0] - np.sum(w * centre))
+    dim = net.tile_head_dim
+    linear = net.head[-1]
+    with torch.no_grad():
+        linear.weight[0, :dim] = torch.as_tensor(w / 2, dtype=linear.weight.dtype)
+        linear.weight[0, dim:] = torch.as_tensor(w / 2, dtype=linear.weight.dtype)
+        linear.bias.fill_(b)
+    return {"C": float(probe.C_[0])}
+
+
 def _bag_forward(embeddings: np.ndarray, members):
     import torch
 
@@ -136,12 +165,13 @@ def train_two_stage(net, bags: Bags, y: np.ndarray, train_idx: np.ndarray, val_i
     for p in net.encoder.parameters():
         p.requires_grad_(False)
     embeddings = embed_all(net, bags)
+    probe = probe_head(net, embeddings, members, y, train_idx, settings.seed)
     stage2 = fit_binary(net, _bag_forward(embeddings, members), y, train_idx, val_idx,
                         TrainSettings(epochs=settings.bag_epochs, batch_size=settings.batch_size, lr=settings.lr,
-                                      patience=settings.patience, seed=settings.seed),
+                                      patience=settings.patience, seed=settings.seed, score_start=True),
                         checkpoint=checkpoint, config=config, progress=progress,
                         describe="cytology: attention pooling")
     for p in net.encoder.parameters():
         p.requires_grad_(True)
-    return {"ssl_history": ssl, "history": stage2.history, "best_epoch": stage2.best_epoch,
+    return {"ssl_history": ssl, "probe": probe, "history": stage2.history, "best_epoch": stage2.best_epoch,
             "epochs_run": stage2.epochs_run, "resumed_from": stage2.resumed_from}

@@ -33,9 +33,13 @@ class TrainSettings:
     weight_decay: float = 1e-4
     patience: int = 6        # epochs without a better validation loss before stopping
     seed: int = 0
+    score_start: bool = False  # the starting weights compete as "epoch 0" (for a head started from a fitted probe)
 
     def digest(self, extra: dict | None = None) -> str:
-        blob = json.dumps({**asdict(self), **(extra or {})}, sort_keys=True, default=str)
+        fields = asdict(self)
+        if not self.score_start:  # settings written before this field existed keep their digest (and checkpoints)
+            fields.pop("score_start")
+        blob = json.dumps({**fields, **(extra or {})}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -78,7 +82,8 @@ def fit_binary(net: torch.nn.Module, forward: Forward, labels: np.ndarray, train
 
     Class imbalance: positives are weighted by negatives/positives in the loss (the caller recalibrates the
     logits afterwards). `checkpoint`: a file written after every epoch; when it exists and was written with
-    the same settings and `config`, training resumes from it.
+    the same settings and `config`, training resumes from it. `settings.score_start`: the weights `net` starts with
+    are scored on the validation set first and kept (best epoch 0) unless an epoch beats them.
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -104,12 +109,15 @@ def fit_binary(net: torch.nn.Module, forward: Forward, labels: np.ndarray, train
             best_state = saved["best_state"]
             result = TrainResult(saved["best_epoch"], saved["best_val_loss"], saved["epoch"],
                                  list(saved["history"]), resumed_from=saved["epoch"])
+    if settings.score_start and result.epochs_run == 0:
+        result.best_val_loss = _evaluate(net, forward, val_idx, y, pos_weight, settings.batch_size, gen)
+        best_state = copy.deepcopy(net.state_dict())
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} epochs"),
                TextColumn("{task.fields[status]}"), TimeRemainingColumn()]
     with Progress(*columns, disable=not progress, transient=True) as bar:
         task = bar.add_task(describe, total=settings.epochs, completed=result.epochs_run, status="")
         for epoch in range(result.epochs_run + 1, settings.epochs + 1):
-            if epoch - result.best_epoch > settings.patience and result.best_epoch > 0:
+            if epoch - result.best_epoch > settings.patience and (result.best_epoch > 0 or settings.score_start):
                 break
             net.train()
             order = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
