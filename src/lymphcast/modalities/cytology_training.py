@@ -123,8 +123,9 @@ def probe_head(net, embeddings: np.ndarray, members, y: np.ndarray, train_idx: n
     labels = y[train_idx]
     centre, scale = means.mean(0), means.std(0) + 1e-6
     folds = StratifiedKFold(max(2, min(5, int(labels.sum()), int((1 - labels).sum()))), shuffle=True, random_state=seed)
-    probe = LogisticRegressionCV(Cs=np.logspace(-4, 1, 11), cv=folds, scoring="neg_log_loss",
-                                 class_weight="balanced", max_iter=5000).fit((means - centre) / scale, labels)
+    probe = LogisticRegressionCV(Cs=np.logspace(-4, 1, 11), l1_ratios=(0.0,), cv=folds, scoring="neg_log_loss",
+                                 class_weight="balanced", max_iter=5000,
+                                 use_legacy_attributes=False).fit((means - centre) / scale, labels)
     w = probe.coef_[0] / scale
     b = float(probe.intercept_[0] - np.sum(w * centre))
     dim = net.tile_head_dim
@@ -133,7 +134,7 @@ def probe_head(net, embeddings: np.ndarray, members, y: np.ndarray, train_idx: n
         linear.weight[0, :dim] = torch.as_tensor(w / 2, dtype=linear.weight.dtype)
         linear.weight[0, dim:] = torch.as_tensor(w / 2, dtype=linear.weight.dtype)
         linear.bias.fill_(b)
-    return {"C": float(probe.C_[0])}
+    return {"C": float(np.ravel(probe.C_)[0])}
 
 
 def _bag_forward(embeddings: np.ndarray, members):
