@@ -8,8 +8,8 @@ N1b) → MilNet (nets.mil_net: tile encoder + gated attention) trained from scra
 (cytology_training: the encoder without labels, contrastively, on the training patients' tiles under stain
 jitter, focus and orientation augmentation; then attention and a linear head on whole bags of frozen embeddings,
 class weights, the head started from a linear probe on the mean tile embedding, early stopping on the validation
-patients, checkpoint/resume) → Platt recalibration of the bag
-logits on the validation patients, whose probabilities are kept in `validation_proba_`.
+patients, checkpoint/resume) → Platt recalibration of the bag logits on the validation patients, whose
+probabilities are kept in `validation_proba_`.
 Patients without a cytology image get NaN (fusion masks them).
 """
 
