@@ -99,3 +99,28 @@ def test_bad_settings_are_refused(cohort):
         CtModel(energy="triple", **TINY).fit(cohort)
     with pytest.raises(LymphCastError, match="rollup"):
         CtModel(rollup="mean", **TINY).fit(cohort)
+
+
+def test_two_readers_are_combined_and_saved_safely(fitted, cohort, tmp_path):
+    from lymphcast.modalities.ct_measure import MEASUREMENTS
+    from lymphcast.safe_state import load_state, save_state
+
+    summary = fitted.training_summary_
+    assert set(summary["node_score_weights"]) == {"cnn", "measurements"}
+    assert set(summary["validation_node_auc"]) <= {"cnn", "measurements", "combined"}
+    assert len(fitted.reader_columns_) == len(MEASUREMENTS)  # dual-energy training nodes: every column measured
+    test = cohort.in_centres(["D"])
+    save_state(fitted, tmp_path, "ct")
+    revived = load_state(tmp_path, "ct")
+    pd.testing.assert_series_equal(revived.predict_nodes(test), fitted.predict_nodes(test))
+
+
+def test_single_energy_reader_skips_iodine_and_the_cnn_alone_is_an_option(cohort):
+    from lymphcast.modalities.ct_measure import MEASUREMENTS
+
+    train, test = cohort.in_centres(["A", "B", "C"]), cohort.in_centres(["D"])
+    single = CtModel(seed=3, energy="single", **TINY).fit(train)
+    assert not any(MEASUREMENTS[i].startswith("iodine") for i in single.reader_columns_)
+    cnn_only = CtModel(seed=3, measurements=False, **TINY).fit(train)
+    assert cnn_only.reader_ is None and list(cnn_only.training_summary_["node_score_weights"]) == ["cnn"]
+    assert cnn_only.predict_nodes(test).between(0, 1).all()
