@@ -155,6 +155,7 @@ def test_ct_train_predict_evaluate_with_3d_gradcam(synth_ct_cohort_dir, tmp_path
     assert metrics["oracle_column"].endswith("risk_ct") and metrics["ct_node_level"]["n_nodes"] == len(nodes)
     html = (tmp_path / "report" / "report.html").read_text()
     assert "Contrast CT: node level and 3D Grad-CAM" in html
+    assert "Score from the CNN" in html and " HU (10th percentile" in html  # the measurement reader's caption
     assert list((tmp_path / "report" / "ct_gallery").glob("*.png"))
     result = run("train", synth_ct_cohort_dir, "--out", tmp_path / "m2", "--modalities", "ct", "--ct-energy", "quad")
     _assert_clean_failure(result, "energy")

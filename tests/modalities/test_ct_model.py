@@ -113,6 +113,9 @@ def test_two_readers_are_combined_and_saved_safely(fitted, cohort, tmp_path):
     save_state(fitted, tmp_path, "ct")
     revived = load_state(tmp_path, "ct")
     pd.testing.assert_series_equal(revived.predict_nodes(test), fitted.predict_nodes(test))
+    nodes = list(ct_nodes(test)["node_id"].iloc[:2])
+    details = fitted.node_details(test, nodes + ["no such node"])
+    assert list(details) == nodes and all(" mm axially" in t and "log-odds" in t for t in details.values())
 
 
 def test_single_energy_reader_skips_iodine_and_the_cnn_alone_is_an_option(cohort):
@@ -123,4 +126,5 @@ def test_single_energy_reader_skips_iodine_and_the_cnn_alone_is_an_option(cohort
     assert not any(MEASUREMENTS[i].startswith("iodine") for i in single.reader_columns_)
     cnn_only = CtModel(seed=3, measurements=False, **TINY).fit(train)
     assert cnn_only.reader_ is None and list(cnn_only.training_summary_["node_score_weights"]) == ["cnn"]
+    assert cnn_only.node_details(test, list(ct_nodes(test)["node_id"])) == {}
     assert cnn_only.predict_nodes(test).between(0, 1).all()

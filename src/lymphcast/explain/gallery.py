@@ -33,6 +33,7 @@ class GalleryEntry:
     node_probability: float
     png: str                 # path relative to the report folder, "/" separated
     threshold: float         # a call is positive at probability >= threshold
+    details: str = ""        # what else the model can say about the node (CT: its measurements)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,11 +66,12 @@ def ultrasound_pictures(model, cohort: Cohort, node_ids) -> dict[str, np.ndarray
 
 def build_gallery(model, cohort: Cohort, predictions: pd.DataFrame, threshold: float, report_dir: str | Path,
                   *, per_category: int = 3, media_nodes=image_nodes, pictures=ultrasound_pictures,
-                  folder: str = FOLDER) -> list[GalleryEntry]:
+                  folder: str = FOLDER, details=None) -> list[GalleryEntry]:
     """Choose the cases (choose_cases) among the patients of `predictions` (patient_id, probability) with nodes
     in `media_nodes(cohort)`, write one PNG per case (`pictures(model, cohort, node_ids)` → RGB arrays) to
     report_dir/<folder>/ and return the entries in CATEGORIES order. Labels come from the cohort; `model` is a
-    fitted node-level model (the ultrasound image model by default; explain.gradcam3d for CT)."""
+    fitted node-level model (the ultrasound image model by default; explain.gradcam3d for CT); `details(model,
+    cohort, node_ids)` → {node_id: text} adds a caption line per node."""
     from PIL import Image
 
     with_images = set(media_nodes(cohort)["patient_id"])
@@ -85,6 +87,7 @@ def build_gallery(model, cohort: Cohort, predictions: pd.DataFrame, threshold: f
     top = (p_nodes.sort_values(["node_probability", "node_id"], ascending=[False, True], kind="mergesort")
            .drop_duplicates("patient_id").set_index("patient_id"))
     picture = pictures(model, chosen, top["node_id"].tolist())
+    notes = details(model, chosen, top["node_id"].tolist()) if details is not None else {}
     entries, rank = [], {}
     for case in cases.itertuples(index=False):
         node = top.loc[case.patient_id]
@@ -94,7 +97,7 @@ def build_gallery(model, cohort: Cohort, predictions: pd.DataFrame, threshold: f
         Image.fromarray(picture[node["node_id"]]).save(Path(report_dir) / folder / name, format="PNG")
         entries.append(GalleryEntry(case.category, str(case.patient_id), float(case.probability),
                                     int(case.label), str(node["node_id"]), float(node["node_probability"]),
-                                    f"{folder}/{name}", float(threshold)))
+                                    f"{folder}/{name}", float(threshold), notes.get(str(node["node_id"]), "")))
     return entries
 
 

@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ..cohort import Cohort, LymphCastError
 from .ct_crops import CHANNELS, Crops, ct_nodes, node_crops
-from .ct_measure import fit_reader, measure_crops
+from .ct_measure import describe, fit_reader, measure_crops
 from .node_model import NodeNetworkModel, load_weights
 from .node_training import check_rollup_setting, choose_rollup, node_split
 
@@ -151,6 +151,21 @@ class CtModel(NodeNetworkModel):
     def node_scores(self, crops: Crops) -> np.ndarray:
         """What the recalibration reads for these cubes: CNN logits, and the reader's log-odds when it is on."""
         return self._stack(self._logits(crops), self._measure(crops))
+
+    def node_details(self, cohort: Cohort, node_ids) -> dict[str, str]:
+        """node_id → caption: the node's measurements and each reader's share of its score (log-odds), for the
+        report; {} when the model has no measurement reader."""
+        if getattr(self, "reader_", None) is None:
+            return {}
+        crops = self.crops(cohort)
+        rows = {n: i for i, n in enumerate(crops.node_ids)}
+        wanted = [n for n in dict.fromkeys(map(str, node_ids)) if n in rows]
+        at = [rows[n] for n in wanted]
+        picked = Crops(pd.Index(wanted), crops.volumes[at], crops.present[at])
+        features = self._measure(picked)
+        share = self._stack(self._logits(picked), features) * self.calibration_.coef_[0]
+        return {n: f"{describe(f)}. Score from the CNN {s[0]:+.1f}, from the measurements {s[1]:+.1f} (log-odds)"
+                for n, f, s in zip(wanted, features, share)}
 
     # --- network --------------------------------------------------------------------------------
     def _new_net(self):

@@ -88,3 +88,15 @@ def fit_reader(features: np.ndarray, labels: np.ndarray, seed: int):
 
     return HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0,
                                           early_stopping=False, random_state=seed).fit(features, labels)
+
+
+def describe(row: np.ndarray) -> str:
+    """One node's MEASUREMENTS in a radiologist's words (for the report's captions)."""
+    m = dict(zip(MEASUREMENTS, row))
+    text = (f"measured: {np.exp(m['log_extent_axial_min_mm']):.0f} x {np.exp(m['log_extent_axial_max_mm']):.0f} mm "
+            f"axially, {np.exp(m['log_extent_craniocaudal_mm']):.0f} mm cranio-caudal, {np.exp(m['log_volume_ml']):.2f} mL; "
+            f"median {m['hu_median']:.0f} HU (10th percentile {m['hu_p10']:.0f}); densest voxel at or next to it "
+            f"{m['hu_max_near']:.0f} HU")
+    if not np.isnan(m["iodine_median"]):
+        text += f"; iodine {m['iodine_median']:.1f} mg/mL"
+    return text
