@@ -8,8 +8,9 @@ maps). Without a folder, a synthetic cohort (`--patients`, 4 centres, clinical +
 temporary folder first. Printed: patient-level AUC (DeLong 95% CI) of the dual-energy model (CtModel,
 energy="dual") and of the same model trained and scored without iodine maps (energy="single"), both as a
 ratio of the AUC of the exact CT risk `risk_ct` on the same patients (the ceiling: it knows every CT-visible
-feature exactly), node AUC against the true node status, and a paired DeLong test dual vs single. Then the time
-to score one node on `--threads` cores: the network alone (batched and one node at a time) and the whole
+feature exactly), node AUC against the true node status, and a paired DeLong test dual vs single; the same for
+the dual-energy CNN without the measurement reader (what the reader adds). Then the time to score one node on
+`--threads` cores: the network alone (batched and one node at a time), the measurements, and the whole
 predict_nodes path, reading the studies from disk included, per node.
 """
 
@@ -68,13 +69,19 @@ def timing(model: CtModel, test, threads: int) -> None:
             t0 = time.perf_counter()
             net(x[i:i + 1], m[i:i + 1])
             single.append(time.perf_counter() - t0)
+    from lymphcast.modalities.ct_measure import measure_crops
+
+    t0 = time.perf_counter()
+    measure_crops(crops.volumes, crops.present, model.spacing_mm)
+    measured = (time.perf_counter() - t0) / len(crops)
     t0 = time.perf_counter()
     model.predict_nodes(test)
     whole = (time.perf_counter() - t0) / len(crops)
     print(f"\ninference on {threads} thread(s), {len(crops)} nodes of {test.patients.shape[0]} patients: network "
           f"{1000 * batched:.1f} ms/node batched, {1000 * np.median(single):.1f} ms median / "
           f"{1000 * np.percentile(single, 95):.1f} ms p95 one node at a time; reading studies and cropping "
-          f"{1000 * read_s / len(crops):.1f} ms/node; whole predict_nodes {1000 * whole:.1f} ms/node")
+          f"{1000 * read_s / len(crops):.1f} ms/node; measurements {1000 * measured:.1f} ms/node; "
+          f"whole predict_nodes {1000 * whole:.1f} ms/node")
 
 
 def cluster_difference_ci(y, a, b, clusters, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
@@ -101,7 +108,9 @@ def run(folder: Path, args) -> None:
     node_truth = pd.read_csv(folder / "truth" / "nodes.csv", dtype={"node_id": str}).set_index("node_id")
     epochs = {"epochs": args.epochs} if args.epochs else {}
     models = {"dual-energy CT model (HU + iodine map)": _fit("dual", CtModel(seed=0, **epochs), train),
-              "single-energy CT model (HU only)": _fit("single", CtModel(seed=0, energy="single", **epochs), train)}
+              "single-energy CT model (HU only)": _fit("single", CtModel(seed=0, energy="single", **epochs), train),
+              "dual-energy, CNN alone (no measurements)": _fit("cnn alone", CtModel(seed=0, measurements=False,
+                                                                                  **epochs), train)}
     scores = {name: m.predict_levels(test) for name, m in models.items()}
     oracle_auc = auc_score(y.to_numpy(), truth.loc[y.index, "risk_ct"].to_numpy())
     print(f"\nheld-out centre {held}: {len(y)} patients, {int(y.sum())} N1b; risk_ct AUC {oracle_auc:.3f} (the ceiling)")
@@ -113,11 +122,11 @@ def run(folder: Path, args) -> None:
         nodes = levels["nodes"]
         node_auc = auc_score(node_truth.loc[nodes.index, "metastatic_true"].to_numpy(), nodes.to_numpy())
         print(f"{name:40s} {auc:.3f} ({low:.3f}-{high:.3f}) {auc / oracle_auc:9.3f} {node_auc:8.3f}")
-    dual, single = p.values()
+    dual, single = list(p.values())[:2]
     t = delong_test(y.to_numpy(), dual, single)
     print(f"dual - single, patients: {t.difference:+.3f} ({t.difference_ci_low:+.3f}, {t.difference_ci_high:+.3f}), "
           f"paired DeLong p = {t.p_value:.4f}")
-    nodes = [levels["nodes"] for levels in scores.values()]
+    nodes = [levels["nodes"] for levels in scores.values()][:2]
     truth_nodes = node_truth.loc[nodes[0].index]
     y_nodes = truth_nodes["metastatic_true"].to_numpy()
     t = delong_test(y_nodes, nodes[0].to_numpy(), nodes[1].loc[nodes[0].index].to_numpy())

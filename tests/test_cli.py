@@ -198,3 +198,12 @@ def test_cytology_train_predict_evaluate_with_attention_maps(synth_cytology_coho
     result = run("train", broken, "--out", tmp_path / "m2", "--modalities", "cytology", "--epochs", "1")
     _assert_clean_failure(result, "slide.tif")
     assert not (tmp_path / "m2").exists()
+
+
+def test_ct_options_reach_the_ct_model_only():
+    from lymphcast.cli import _model_options
+
+    options = _model_options(kind="logistic", epochs=3, ct_energy="single", ct_measurements=False)
+    assert options["ct"] == {"epochs": 3, "energy": "single", "measurements": False}
+    assert "measurements" not in options["us_image"] and "energy" not in options["cytology"]
+    assert "measurements" not in _model_options(kind="logistic")["ct"]

@@ -149,6 +149,9 @@ def train(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
                                                                    "full-field node detector (0: no detector)."),
           ct_energy: Optional[str] = typer.Option(None, help="CT: dual (iodine map as a second channel where a "
                                                              "study has one; the default) or single."),
+          ct_measurements: Optional[bool] = typer.Option(None, "--ct-measurements/--ct-cnn-only",
+                                                         help="CT: add the measurement reader (node size, "
+                                                              "attenuation, iodine) beside the CNN; on by default."),
           stain_norm: Optional[bool] = typer.Option(None, "--stain-norm/--no-stain-norm",
                                                     help="Cytology: map every image onto the training stains "
                                                          "(Macenko) before the network; on by default."),
@@ -165,17 +168,18 @@ def train(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
     bundle = run(read_cohort(cohort_dir), modalities=_split_list(modalities), centres=_split_list(centres),
                  options=_model_options(kind=kind, epochs=epochs, checkpoint=checkpoint, weights=weights,
                                         detector_epochs=detector_epochs, ct_energy=ct_energy,
-                                        stain_norm=stain_norm, grey_tiles=grey_tiles), seed=seed)
+                                        ct_measurements=ct_measurements, stain_norm=stain_norm, grey_tiles=grey_tiles), seed=seed)
     digest = save_bundle(bundle, model_dir, overwrite=overwrite)
     out.print(f"model saved to {model_dir} (bundle sha256 {digest[:12]})")
 
 
 def _model_options(*, kind: str, epochs=None, checkpoint=None, weights=None, detector_epochs=None,
-                   ct_energy=None, stain_norm=None, grey_tiles=None) -> dict:
+                   ct_energy=None, ct_measurements=None, stain_norm=None, grey_tiles=None) -> dict:
     image = {k: v for k, v in {"epochs": epochs, "checkpoint": str(checkpoint) if checkpoint else None,
                                "weights": str(weights) if weights else None}.items() if v is not None}
     video = {k: v for k, v in image.items() if k != "weights"}  # the clip model has no starting-weights option
-    ct = {**image, **({"energy": ct_energy} if ct_energy else {})}
+    ct = {**image, **({"energy": ct_energy} if ct_energy else {}),
+          **({"measurements": ct_measurements} if ct_measurements is not None else {})}
     cytology = {**image, **({"stain_norm": stain_norm} if stain_norm is not None else {}),
                 **({"grey": grey_tiles} if grey_tiles is not None else {})}
     if detector_epochs is not None:

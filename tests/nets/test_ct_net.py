@@ -85,3 +85,30 @@ def test_centre_means_weigh_the_middle_of_the_cube():
     blob[0, 0, 7:10, 7:10, 7:10] = 1.0  # a 3-voxel node at the centre
     means = centre_means(blob)[0]
     assert means[0] > means[1] > means[2] > 0  # the tightest radius sees most of the node
+
+
+def test_reconstruction_augmentation_thickens_slices_and_adds_noise():
+    from lymphcast.nets.ct_augment import SLAB_WIDTHS, _reconstruction
+
+    s, b = 16, 64
+    x = torch.zeros(b, 2, s, s, s)
+    x[:, 0, 8] = 300.0  # one bright axial plane
+    x[:, 1, 8] = 3.0
+    out = _reconstruction(x, torch.Generator().manual_seed(4))
+    profile = out[:, 0, :, 4:12, 4:12].mean(dim=(2, 3))  # mean over the plane's middle, per z
+    spread = (profile[:, 7] > 30).float()  # the plane leaked into its neighbour: a thicker slab
+    assert 0 < spread.mean() < 1  # some cubes kept their slices, some were thickened
+    thick = profile[spread.bool()]
+    assert torch.all(thick[:, 8] < 300.0 * 0.5) and torch.all(thick[:, 8] > 300.0 / max(SLAB_WIDTHS) * 0.7)
+    assert torch.allclose(out[:, 0].mean(dim=(1, 2, 3)), x[:, 0].mean(dim=(1, 2, 3)), atol=3.0)  # no bias
+    noise = out[:, 0, 0].std(dim=(1, 2))  # far from the plane: only the added noise
+    assert noise.max() > 3.0 and noise.min() < noise.max()
+    again = _reconstruction(x, torch.Generator().manual_seed(4))
+    torch.testing.assert_close(out, again)
+
+
+def test_augment_leaves_reconstruction_off_unless_asked():
+    x, present = _cubes(b=8)
+    a, _ = augment(x, present, torch.Generator().manual_seed(5), drop_iodine=0.0)
+    b, _ = augment(x, present, torch.Generator().manual_seed(5), drop_iodine=0.0, reconstruction=True)
+    assert a.shape == b.shape and not torch.equal(a, b)

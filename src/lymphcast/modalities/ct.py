@@ -40,7 +40,8 @@ class CtModel(NodeNetworkModel):
     energy: "dual" (iodine map as a second channel where the study has one) or "single"; iodine_dropout: share
     of dual-energy training cubes shown without their iodine map; epochs/batch_size/lr/patience/val_fraction:
     training; rollup: "auto" or one of noisy_or, max, learned; channels: encoder widths; measurements: add the
-    measurement reader (ct_measure) beside the CNN; weights: optional local
+    measurement reader (ct_measure) beside the CNN; reconstruction_augment: train on cubes re-blurred to other slice
+    thicknesses with extra noise (nets.ct_augment); weights: optional local
     file of CtNet weights to start from (nothing is ever downloaded); checkpoint: file to checkpoint and resume.
     """
 
@@ -50,7 +51,8 @@ class CtModel(NodeNetworkModel):
     def __init__(self, *, seed: int = 0, size: int = 32, spacing_mm: float = 1.0, energy: str = "dual",
                  iodine_dropout: float = 0.3, epochs: int = 30, batch_size: int = 32, lr: float = 2e-3,
                  patience: int = 8, val_fraction: float = 0.25, rollup: str = "auto", channels: tuple = (16, 32, 64),
-                 measurements: bool = True, weights: str | None = None, checkpoint: str | None = None, progress: bool = True):
+                 measurements: bool = True, reconstruction_augment: bool = False, validate_on: str = "patients",
+                 weights: str | None = None, checkpoint: str | None = None, progress: bool = True):
         self.seed = seed
         self.size = size
         self.spacing_mm = spacing_mm
@@ -64,6 +66,8 @@ class CtModel(NodeNetworkModel):
         self.rollup = rollup
         self.channels = channels
         self.measurements = measurements
+        self.reconstruction_augment = reconstruction_augment
+        self.validate_on = validate_on
         self.weights = weights
         self.checkpoint = checkpoint
         self.progress = progress
@@ -84,11 +88,13 @@ class CtModel(NodeNetworkModel):
         crops = self.crops(data)
         nodes = ct_nodes(data).set_index("node_id").loc[crops.node_ids]
         y, train_idx, val_idx, train_p, val_p = node_split(data, nodes, model=self.name, media="CT studies",
-                                                            val_fraction=self.val_fraction, seed=self.seed)
+                                                            val_fraction=self.val_fraction, seed=self.seed,
+                                                            by_centre=self.validate_on == "centre")
         net = self._new_net()
         settings = TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                                  patience=self.patience, seed=self.seed)
-        result = fit_binary(net, _forward(crops, self.iodine_dropout), y, train_idx, val_idx, settings,
+        forward = _forward(crops, self.iodine_dropout, self.reconstruction_augment)
+        result = fit_binary(net, forward, y, train_idx, val_idx, settings,
                             checkpoint=Path(self.checkpoint) if self.checkpoint else None,
                             config={"model": self.get_params(), "patients": sorted(map(str, data.patients["patient_id"]))},
                             progress=self.progress, describe="training the CT node CNN")
@@ -114,7 +120,8 @@ class CtModel(NodeNetworkModel):
                                   "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
                                   "resumed_from": result.resumed_from,
                                   "validation_node_auc": self._validation_aucs(raw, scores, y[val_idx], val_idx),
-                                  "node_score_weights": dict(zip(self._score_names(), self.calibration_.coef_[0].round(3)))}
+                                  "node_score_weights": {k: round(float(w), 3) for k, w in
+                                                         zip(self._score_names(), self.calibration_.coef_[0])}}
         return self
 
     # --- the two readers ------------------------------------------------------------------------
@@ -176,7 +183,8 @@ class CtModel(NodeNetworkModel):
         torch.manual_seed(self.seed)
         net = CtNet(n_inputs=len(self.inputs), channels=tuple(self.channels))
         if self.weights:
-            load_weights(net, self.weights, f"CtNet weights for {len(self.inputs)} input(s) and channels {tuple(self.channels)}")
+            load_weights(net, self.weights,
+                         f"CtNet weights for {len(self.inputs)} input(s) and channels {tuple(self.channels)}")
         return net
 
     def crops(self, cohort: Cohort) -> Crops:
@@ -205,7 +213,7 @@ class CtModel(NodeNetworkModel):
                          dtype="float64")
 
 
-def _forward(crops: Crops, iodine_dropout: float):
+def _forward(crops: Crops, iodine_dropout: float, reconstruction: bool):
     """The training loop's forward: 3D augmentation of training batches (nets.ct_augment)."""
     import torch
 
@@ -216,7 +224,7 @@ def _forward(crops: Crops, iodine_dropout: float):
         x = torch.from_numpy(crops.volumes[idx].astype(np.float32))
         m = torch.from_numpy(crops.present[idx])
         if train:
-            x, m = augment(x, m, gen, drop_iodine=iodine_dropout)
+            x, m = augment(x, m, gen, drop_iodine=iodine_dropout, reconstruction=reconstruction)
         return net(prepare(x, m), m)
 
     return forward

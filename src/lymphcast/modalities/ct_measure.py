@@ -56,9 +56,9 @@ def measure_node(hu: np.ndarray, iodine: np.ndarray | None, geometry: _Geometry)
     core = core if core.sum() > 3 else region
     values = hu[core]
     near = ndimage.binary_dilation(region, iterations=2)  # a calcification sits in or on the node: above 220 HU
-    row = [np.log(region.sum() * mm ** 3 / 1000.0), np.log(max(extent[1], extent[2])), np.log(min(extent[1], extent[2])),
-           np.log(extent[0]), np.median(values), np.percentile(values, 10), np.percentile(values, 90), values.std(),
-           hu[near].max()]
+    row = [np.log(region.sum() * mm ** 3 / 1000.0), np.log(max(extent[1], extent[2])),
+           np.log(min(extent[1], extent[2])), np.log(extent[0]),
+           np.median(values), np.percentile(values, 10), np.percentile(values, 90), values.std(), hu[near].max()]
     if iodine is None:
         row += [np.nan, np.nan]
     else:
@@ -94,7 +94,8 @@ def describe(row: np.ndarray) -> str:
     """One node's MEASUREMENTS in a radiologist's words (for the report's captions)."""
     m = dict(zip(MEASUREMENTS, row))
     text = (f"measured: {np.exp(m['log_extent_axial_min_mm']):.0f} x {np.exp(m['log_extent_axial_max_mm']):.0f} mm "
-            f"axially, {np.exp(m['log_extent_craniocaudal_mm']):.0f} mm cranio-caudal, {np.exp(m['log_volume_ml']):.2f} mL; "
+            f"axially, {np.exp(m['log_extent_craniocaudal_mm']):.0f} mm cranio-caudal, "
+            f"{np.exp(m['log_volume_ml']):.2f} mL; "
             f"median {m['hu_median']:.0f} HU (10th percentile {m['hu_p10']:.0f}); densest voxel at or next to it "
             f"{m['hu_max_near']:.0f} HU")
     if not np.isnan(m["iodine_median"]):

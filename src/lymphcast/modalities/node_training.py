@@ -39,14 +39,31 @@ def split_patients(data: Cohort, val_fraction: float, seed: int) -> tuple[np.nda
     return train_test_split(ids, test_size=val_fraction, random_state=seed, stratify=strat)
 
 
-def node_split(data: Cohort, nodes: pd.DataFrame, *, model: str, media: str, val_fraction: float, seed: int):
+def split_by_centre(data: Cohort, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validation patients = one whole centre, the one whose share of the patients is closest to `val_fraction`
+    (so early stopping, recalibration and the roll-up are measured on a centre the network never saw, as it will
+    be used); patients split at random when there is one centre only or that centre lacks either class."""
+    centres = data.patients["centre"].astype(str)
+    share = centres.value_counts(normalize=True)
+    if len(share) > 1:
+        held = (share - val_fraction).abs().sort_index(ascending=False).idxmin()
+        inside = (centres == held).to_numpy()
+        y = data.patients["n1b"].astype(int).to_numpy()
+        if min(y[inside].sum(), (1 - y[inside]).sum()) >= 2 and min(y[~inside].sum(), (1 - y[~inside]).sum()) >= 2:
+            ids = data.patients["patient_id"].to_numpy()
+            return ids[~inside], ids[inside]
+    return split_patients(data, val_fraction, seed)
+
+
+def node_split(data: Cohort, nodes: pd.DataFrame, *, model: str, media: str, val_fraction: float, seed: int,
+               by_centre: bool = False):
     """Labels and the training/validation split of `nodes` (rows in the order the network sees them):
     (y 0/1 per row, training row indices, validation row indices, training patients, validation patients);
-    unlabelled rows are in neither."""
+    unlabelled rows are in neither. `by_centre`: validate on one whole centre (split_by_centre)."""
     labelled = nodes["metastatic"].notna().to_numpy()
     y = nodes["metastatic"].fillna(0).to_numpy(int)
     check_node_labels(data, y[labelled], model, media)
-    train_p, val_p = split_patients(data, val_fraction, seed)
+    train_p, val_p = (split_by_centre if by_centre else split_patients)(data, val_fraction, seed)
     in_val = nodes["patient_id"].isin(val_p).to_numpy()
     return y, np.flatnonzero(labelled & ~in_val), np.flatnonzero(labelled & in_val), train_p, val_p
 
