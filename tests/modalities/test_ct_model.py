@@ -99,6 +99,8 @@ def test_bad_settings_are_refused(cohort):
         CtModel(energy="triple", **TINY).fit(cohort)
     with pytest.raises(LymphCastError, match="rollup"):
         CtModel(rollup="mean", **TINY).fit(cohort)
+    with pytest.raises(LymphCastError, match="validate_on"):
+        CtModel(validate_on="centres", **TINY).fit(cohort)
 
 
 def test_two_readers_are_combined_and_saved_safely(fitted, cohort, tmp_path):

@@ -31,6 +31,7 @@ from .node_model import NodeNetworkModel, load_weights
 from .node_training import check_rollup_setting, choose_rollup, node_split
 
 ENERGIES = ("dual", "single")
+VALIDATE_ON = ("patients", "centre")
 
 
 class CtModel(NodeNetworkModel):
@@ -41,8 +42,10 @@ class CtModel(NodeNetworkModel):
     of dual-energy training cubes shown without their iodine map; epochs/batch_size/lr/patience/val_fraction:
     training; rollup: "auto" or one of noisy_or, max, learned; channels: encoder widths; measurements: add the
     measurement reader (ct_measure) beside the CNN; reconstruction_augment: train on cubes re-blurred to other slice
-    thicknesses with extra noise (nets.ct_augment); weights: optional local
-    file of CtNet weights to start from (nothing is ever downloaded); checkpoint: file to checkpoint and resume.
+    thicknesses with extra noise (nets.ct_augment); validate_on: "patients" (a random quarter) or "centre" (one
+    whole training centre, node_training.split_by_centre) for early stopping, recalibration and roll-up;
+    weights: optional local file of CtNet weights to start from (nothing is ever downloaded); checkpoint: file
+    to checkpoint and resume.
     """
 
     name = "ct"
@@ -83,6 +86,8 @@ class CtModel(NodeNetworkModel):
         check_rollup_setting(self.rollup)
         if self.energy not in ENERGIES:
             raise LymphCastError(f"energy must be one of {', '.join(ENERGIES)}, not {self.energy!r}")
+        if self.validate_on not in VALIDATE_ON:
+            raise LymphCastError(f"validate_on must be one of {', '.join(VALIDATE_ON)}, not {self.validate_on!r}")
         data = cohort.labelled()
         data = data.subset(self.covered_patients(data))  # patients without a CT study teach nothing here
         crops = self.crops(data)
@@ -103,10 +108,11 @@ class CtModel(NodeNetworkModel):
         self.history_, self.best_epoch_ = result.history, result.best_epoch
         raw = self._logits(crops)
         features = self._measure(crops)
-        # columns never measured in training (the iodine ones without any iodine map) cannot be read
-        self.reader_columns_ = None if features is None else np.flatnonzero(~np.isnan(features[train_idx]).all(axis=0))
-        self.reader_ = None if features is None else fit_reader(features[train_idx][:, self.reader_columns_],
-                                                                y[train_idx], self.seed)
+        self.reader_ = self.reader_columns_ = None
+        if features is not None:
+            # columns never measured in training (the iodine ones without any iodine map) cannot be read
+            self.reader_columns_ = np.flatnonzero(~np.isnan(features[train_idx]).all(axis=0))
+            self.reader_ = fit_reader(features[train_idx][:, self.reader_columns_], y[train_idx], self.seed)
         scores = self._stack(raw, features)
         self.calibration_ = LogisticRegression(C=1e4, max_iter=1000).fit(scores[val_idx], y[val_idx])
         val = data.subset(val_p)

@@ -6,7 +6,8 @@ exactly the reader put its centre (shifts of up to 2 mm), small in-plane rotatio
 are not used: the anatomy around a node has a direction), contrast timing and calibration (+-15 HU on the
 whole cube, CLINICAL_FACTS: timing shifts attenuation by 10-20 HU), and the iodine map's quantification
 (+-5 %). Dual-energy cubes also train without their iodine map some of the time (`drop_iodine`), so the model
-scores the nodes of single-energy centres with the same weights. Random numbers come from the caller's
+scores the nodes of single-energy centres with the same weights. On request (`reconstruction`), a centre's
+reconstruction too: thicker slices and more noise (`_reconstruction`). Random numbers come from the caller's
 generator, so a resumed training run replays them.
 """
 
