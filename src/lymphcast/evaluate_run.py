@@ -156,11 +156,12 @@ def model_sections(bundle_dir: str | Path, cohort: Cohort, predictions: pd.DataF
                                          staging)
     if ct is not None and len(ct_nodes(cohort)):
         from .explain.gallery import build_gallery, report_items
-        from .explain.gradcam3d import ct_details, ct_pictures
+        from .explain.gradcam3d import ct_pictures
+        from .modalities.ct import CtModel
 
         sections["ct_node_level"] = {"bundle_sha256": this, "model": "ct", **node_auc(ct, cohort, seed=seed)}
         entries = build_gallery(ct, cohort, predictions, bundle.threshold, staging, media_nodes=ct_nodes,
-                                pictures=ct_pictures, folder=CT_FOLDER, details=ct_details)
+                                pictures=ct_pictures, folder=CT_FOLDER, details=CtModel.node_details)
         sections["ct_gallery"] = report_items(entries, staging)
     if not sections:
         what = ("node ultrasound images (us_image_file)" if image is not None else

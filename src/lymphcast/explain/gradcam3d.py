@@ -99,9 +99,3 @@ def save_cube_png(hu: np.ndarray, heat: np.ndarray, path: str | Path) -> Path:
 def ct_pictures(model, cohort: Cohort, node_ids) -> dict[str, np.ndarray]:
     """node_id → RGB picture of its three planes and their 3D Grad-CAM (for explain.gallery.build_gallery)."""
     return {node: cube_picture(hu, heat) for node, (hu, heat) in node_cubes(model, cohort, node_ids).items()}
-
-
-def ct_details(model, cohort: Cohort, node_ids) -> dict[str, str]:
-    """node_id → a caption line: what the measurement reader measured on the node and how much each reader added
-    to its score (nothing for a model without the reader)."""
-    return model.node_details(cohort, node_ids) if hasattr(model, "node_details") else {}
