@@ -207,3 +207,11 @@ def test_ct_options_reach_the_ct_model_only():
     assert options["ct"] == {"epochs": 3, "energy": "single", "measurements": False}
     assert "measurements" not in options["us_image"] and "energy" not in options["cytology"]
     assert "measurements" not in _model_options(kind="logistic")["ct"]
+
+
+def test_cytology_reader_option_reaches_the_cytology_model_only():
+    from lymphcast.cli import _model_options
+
+    options = _model_options(kind="logistic", cytology_measurements=False)
+    assert options["cytology"] == {"measurements": False} and "measurements" not in options["ct"]
+    assert "measurements" not in _model_options(kind="logistic")["cytology"]

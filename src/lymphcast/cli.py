@@ -158,6 +158,10 @@ def train(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
           grey_tiles: Optional[bool] = typer.Option(None, "--grey-tiles/--colour-tiles",
                                                     help="Cytology: give the network grey levels only (the stain's "
                                                          "hue left out); on by default."),
+          cytology_measurements: Optional[bool] = typer.Option(
+              None, "--cytology-measurements/--cytology-network-only",
+              help="Cytology: add the measurement reader (hobnail-like and tall-cell-like nuclei, dispersed cells, "
+                   "small clusters) beside the network; on by default."),
           seed: int = typer.Option(0, help="Random seed."),
           overwrite: bool = typer.Option(False, help="Replace an existing bundle.")):
     """Train a model on the labelled patients and save it as a bundle."""
@@ -168,20 +172,23 @@ def train(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
     bundle = run(read_cohort(cohort_dir), modalities=_split_list(modalities), centres=_split_list(centres),
                  options=_model_options(kind=kind, epochs=epochs, checkpoint=checkpoint, weights=weights,
                                         detector_epochs=detector_epochs, ct_energy=ct_energy,
-                                        ct_measurements=ct_measurements, stain_norm=stain_norm, grey_tiles=grey_tiles), seed=seed)
+                                        ct_measurements=ct_measurements, stain_norm=stain_norm, grey_tiles=grey_tiles,
+                                        cytology_measurements=cytology_measurements), seed=seed)
     digest = save_bundle(bundle, model_dir, overwrite=overwrite)
     out.print(f"model saved to {model_dir} (bundle sha256 {digest[:12]})")
 
 
 def _model_options(*, kind: str, epochs=None, checkpoint=None, weights=None, detector_epochs=None,
-                   ct_energy=None, ct_measurements=None, stain_norm=None, grey_tiles=None) -> dict:
+                   ct_energy=None, ct_measurements=None, stain_norm=None, grey_tiles=None,
+                   cytology_measurements=None) -> dict:
     image = {k: v for k, v in {"epochs": epochs, "checkpoint": str(checkpoint) if checkpoint else None,
                                "weights": str(weights) if weights else None}.items() if v is not None}
     video = {k: v for k, v in image.items() if k != "weights"}  # the clip model has no starting-weights option
     ct = {**image, **({"energy": ct_energy} if ct_energy else {}),
           **({"measurements": ct_measurements} if ct_measurements is not None else {})}
     cytology = {**image, **({"stain_norm": stain_norm} if stain_norm is not None else {}),
-                **({"grey": grey_tiles} if grey_tiles is not None else {})}
+                **({"grey": grey_tiles} if grey_tiles is not None else {}),
+                **({"measurements": cytology_measurements} if cytology_measurements is not None else {})}
     if detector_epochs is not None:
         image.update({"detector": "off"} if detector_epochs <= 0 else {"detector_epochs": detector_epochs})
     return {"clinical": {"kind": kind}, "us_image": image, "us_video": video, "ct": ct, "cytology": cytology}

@@ -16,19 +16,19 @@ NUCLEUS = {"A": (95, 70, 150), "B": (120, 60, 110)}      # RGB of nuclei by cent
 CYTOPLASM = {"A": (200, 215, 225), "B": (215, 190, 215)}
 
 
-def field(positive: bool, centre: str, rng: np.random.Generator, size: int = 256) -> np.ndarray:
+def field(positive: bool, centre: str, rng: np.random.Generator, size: int = 256, share: float = 0.4) -> np.ndarray:
     image = np.full((size, size, 3), 246, np.uint8)
     for _ in range(60):
         r, c = rng.integers(4, size - 28, 2)
         image[r:r + 24, c:c + 24] = CYTOPLASM[centre]
-        if positive and rng.random() < 0.4:
+        if positive and rng.random() < share:
             image[r + 2:r + 22, c + 9:c + 14] = NUCLEUS[centre]    # the planted kind: a long dark bar
         else:
             image[r + 8:r + 16, c + 8:c + 16] = NUCLEUS[centre]    # an ordinary round nucleus
     return image
 
 
-def write_planted_cohort(folder: Path, n: int = 48, seed: int = 0, centres=("A",)) -> Path:
+def write_planted_cohort(folder: Path, n: int = 48, seed: int = 0, centres=("A",), share: float = 0.4) -> Path:
     rng = np.random.default_rng(seed)
     ids = [f"c{i:03d}" for i in range(n)]
     y = np.arange(n) % 2
@@ -40,7 +40,7 @@ def write_planted_cohort(folder: Path, n: int = 48, seed: int = 0, centres=("A",
     media = folder / "media" / "cytology"
     media.mkdir(parents=True)
     for pid, label, c in zip(ids, y, centre):
-        Image.fromarray(field(bool(label), c, rng)).save(media / f"{pid}.png")
+        Image.fromarray(field(bool(label), c, rng, share=share)).save(media / f"{pid}.png")
         rows.append({"image_id": f"{pid}-F1", "patient_id": pid, "image_file": f"media/cytology/{pid}.png",
                      "kind": "field", "microns_per_pixel": 0.5})
     pd.DataFrame(rows).to_csv(folder / "cytology.csv", index=False)

@@ -33,6 +33,7 @@ class CytologyEntry:
     tiles: int               # tiles in the patient's bag
     png: str
     threshold: float
+    details: str = ""        # the measurement reader's findings and each reader's share, where the model has one
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,7 +104,8 @@ def attention_picture(thumb: np.ndarray, overlay: np.ndarray, top: np.ndarray, t
     return picture
 
 
-def cytology_pictures(model, cohort: Cohort, probabilities: pd.Series | None = None) -> dict[str, tuple[str, int, np.ndarray]]:
+def cytology_pictures(model, cohort: Cohort,
+                      probabilities: pd.Series | None = None) -> dict[str, tuple[str, int, np.ndarray]]:
     """patient_id → (image_id shown, tiles in the bag, RGB picture) for every patient of `cohort` with tiles."""
     bags = model.bags(cohort)
     _, attention = model.attend(bags)
@@ -143,6 +145,7 @@ def build_cytology_gallery(model, cohort: Cohort, predictions: pd.DataFrame, thr
         return []
     pictures = cytology_pictures(model, cohort.subset(cases["patient_id"]),
                                  predictions.set_index("patient_id")["probability"])
+    details = model.patient_details(cohort, list(pictures))
     entries, rank = [], {}
     (Path(report_dir) / folder).mkdir(parents=True, exist_ok=True)
     for case in cases.itertuples(index=False):
@@ -153,5 +156,6 @@ def build_cytology_gallery(model, cohort: Cohort, predictions: pd.DataFrame, thr
         name = f"{case.category.replace(' ', '_')}_{rank[case.category]}.png"
         Image.fromarray(picture).save(Path(report_dir) / folder / name, format="PNG")
         entries.append(CytologyEntry(case.category, str(case.patient_id), float(case.probability), int(case.label),
-                                     image_id, tiles, f"{folder}/{name}", float(threshold)))
+                                     image_id, tiles, f"{folder}/{name}", float(threshold),
+                                     details.get(str(case.patient_id), "")))
     return entries

@@ -8,8 +8,15 @@ N1b) → MilNet (nets.mil_net: tile encoder + gated attention) trained from scra
 (cytology_training: the encoder without labels, contrastively, on the training patients' tiles under stain
 jitter, focus and orientation augmentation; then attention and a linear head on whole bags of frozen embeddings,
 class weights, the head started from a linear probe on the mean tile embedding, early stopping on the validation
-patients, checkpoint/resume) → Platt recalibration of the bag logits on the validation patients, whose
-probabilities are kept in `validation_proba_`.
+patients, checkpoint/resume) → a second reader on the same normalised smear (cytology_measure: nuclear stain
+and contrast, dispersed cells, small clusters, counted window by window; a ridge logistic regression fitted on
+the training patients) → the two scores combined and recalibrated by one logistic regression on the validation
+patients (Platt scaling of the bag logits when the reader is off), whose probabilities are kept in
+`validation_proba_`.
+
+Why two readers: on a fresh cohort (seed 67 of the generator) the network's tile embeddings recovered the share
+of hobnail cells with a cross-validated correlation of 0.62 and the presence of micropapillary clusters with an
+AUC of 0.74; counting hyperchromatic nuclei and small clusters directly reached 0.69-0.76 (Spearman) and 0.95.
 Patients without a cytology image get NaN (fusion masks them).
 """
 
@@ -25,9 +32,13 @@ from ..cohort import Cohort, LymphCastError
 from .base import ModalityModel, probability_series
 from .fitted_network import FittedNetwork
 from .cytology_bags import Bags, covered, grey_bags, normalise_bags, read_bags
+from .cytology_measure import describe, fit_reader, measure_bags, reader_log_odds
 from .cytology_training import EVAL_CHUNK, padded
 from .node_model import load_weights
 from .node_training import split_patients
+
+STACK_C = 1.0
+DEFAULT_STAIN_VECTORS = np.array([[0.65, 0.07], [0.70, 0.99], [0.29, 0.11]])  # without a reference: H&E-like
 
 
 class CytologyModel(FittedNetwork, ModalityModel):
@@ -39,10 +50,11 @@ class CytologyModel(FittedNetwork, ModalityModel):
     random subset beyond that); epochs/ssl_steps/ssl_batch: the encoder's contrastive stage (cytology_training:
     epochs of ssl_steps steps of ssl_batch tiles, two views each); bag_epochs/batch_size (patients per
     step)/patience: the attention stage on whole bags; lr: both; val_fraction: patients held out for early
-    stopping and calibration; stain_norm: map every image onto the training
-    stains (Macenko) first; grey: then give the network grey levels only (cytology_bags.grey_bags: what is
-    left of a stain's colour after normalisation still cost a Diff-Quik lab AUC); channels/dim: encoder widths and embedding size; weights: optional local file of
-    MilNet weights to start from (nothing is ever downloaded); checkpoint: file to checkpoint and resume.
+    stopping and calibration; measurements: fit the measurement reader (cytology_measure) beside the network;
+    stain_norm: map every image onto the training stains (Macenko) first; grey: then give the network grey levels
+    only (cytology_bags.grey_bags: what is left of a stain's colour after normalisation still cost a Diff-Quik lab
+    AUC); channels/dim: encoder widths and embedding size; weights: optional local file of MilNet weights to start
+    from (nothing is ever downloaded); checkpoint: file to checkpoint and resume.
     """
 
     name = "cytology"
@@ -52,7 +64,7 @@ class CytologyModel(FittedNetwork, ModalityModel):
     def __init__(self, *, seed: int = 0, tile_px: int = 32, mpp: float = 1.0, min_tissue: float = 0.05,
                  max_tiles: int = 1024, epochs: int = 6, ssl_steps: int = 150, ssl_batch: int = 256,
                  bag_epochs: int = 150, batch_size: int = 8, lr: float = 2e-3, patience: int = 20,
-                 val_fraction: float = 0.25,
+                 val_fraction: float = 0.25, measurements: bool = True,
                  stain_norm: bool = True, grey: bool = True,
                  channels: tuple = (16, 32, 64), dim: int = 64, weights: str | None = None,
                  checkpoint: str | None = None, progress: bool = True):
@@ -69,6 +81,7 @@ class CytologyModel(FittedNetwork, ModalityModel):
         self.lr = lr
         self.patience = patience
         self.val_fraction = val_fraction
+        self.measurements = measurements
         self.stain_norm = stain_norm
         self.grey = grey
         self.channels = channels
@@ -78,13 +91,19 @@ class CytologyModel(FittedNetwork, ModalityModel):
         self.progress = progress
 
     # --- data -----------------------------------------------------------------------------------
-    def bags(self, cohort: Cohort) -> Bags:
-        """The cohort's tile bags, normalised to the fitted stain reference (when the model uses one)."""
+    def normalised_bags(self, cohort: Cohort) -> Bags:
+        """The cohort's tile bags in colour, normalised to the fitted stain reference (when the model uses one)."""
         raw = read_bags(cohort, tile_px=self.tile_px, mpp=self.mpp, max_tiles=self.max_tiles,
                         min_tissue=self.min_tissue, seed=self.seed, progress=self.progress)
         reference = getattr(self, "stain_reference_", None)
-        bags = normalise_bags(raw, reference) if reference is not None and len(raw) else raw
+        return normalise_bags(raw, reference) if reference is not None and len(raw) else raw
+
+    def network_input(self, bags: Bags) -> Bags:
         return grey_bags(bags) if getattr(self, "grey", False) and len(bags) else bags  # models saved before: colour
+
+    def bags(self, cohort: Cohort) -> Bags:
+        """The cohort's tile bags as the network reads them."""
+        return self.network_input(self.normalised_bags(cohort))
 
     # --- training -------------------------------------------------------------------------------
     def fit(self, cohort: Cohort) -> "CytologyModel":
@@ -109,8 +128,7 @@ class CytologyModel(FittedNetwork, ModalityModel):
             bags = normalise_bags(raw, self.stain_reference_)
         else:
             self.stain_reference_, bags = None, raw
-        if self.grey:
-            bags = grey_bags(bags)
+        colour, bags = bags, self.network_input(bags)
         y = data.labels().astype(int).reindex(bags.patient_ids).to_numpy()
         train_idx, val_idx = np.flatnonzero(in_train), np.flatnonzero(~in_train)
         net = self._new_net()
@@ -125,20 +143,84 @@ class CytologyModel(FittedNetwork, ModalityModel):
         self._net = net
         self.history_, self.best_epoch_ = result["history"], result["best_epoch"]
         self.ssl_history_ = result["ssl_history"]
-        raw_logits = self._logits(bags)
-        self.calibration_ = LogisticRegression(C=1e4, max_iter=1000).fit(raw_logits[val_idx, None], y[val_idx])
+        measured = self._measure(colour)
+        self.reader_ = fit_reader(measured.iloc[train_idx], y[train_idx]) if measured is not None else None
+        scores = self._stack(self._logits(bags), measured)
+        # unpenalised for Platt scaling alone; with two scores a mild ridge, so that a reader separating a small
+        # validation set by chance cannot take an unbounded weight
+        self.calibration_ = LogisticRegression(C=1e4 if scores.shape[1] == 1 else STACK_C,
+                                               max_iter=1000).fit(scores[val_idx], y[val_idx])
         val_ids = bags.patient_ids[val_idx]
-        self.validation_proba_ = probability_series(self._calibrated(raw_logits[val_idx]), val_ids)
+        self.validation_proba_ = probability_series(self._calibrated(scores[val_idx]), val_ids)
         self.training_summary_ = {"patients_train": len(train_idx), "patients_validation": len(val_idx),
                                   "events_train": int(y[train_idx].sum()), "tiles": len(bags.tiles),
                                   "median_tiles_per_patient": float(np.median([len(m) for m in bags.members()])),
                                   "images_not_normalised": int((~bags.normalised).sum()) if self.stain_norm else None,
-                                  "stain_reference_fitted": bool(self.stain_reference_["fitted"]) if self.stain_norm else None,
+                                  "stain_reference_fitted": (bool(self.stain_reference_["fitted"]) if self.stain_norm
+                                                             else None),
                                   "contrastive_loss": [round(h["contrastive_loss"], 4) for h in result["ssl_history"]],
                                   "probe_C": result["probe"]["C"],
                                   "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
-                                  "resumed_from": result["resumed_from"]}
+                                  "resumed_from": result["resumed_from"],
+                                  "validation_auc": self._validation_aucs(scores[val_idx], y[val_idx]),
+                                  "score_weights": {k: float(w) for k, w in
+                                                    zip(self._score_names(), self.calibration_.coef_[0])}}
         return self
+
+    # --- the two readers ------------------------------------------------------------------------
+    def _measure(self, colour: Bags) -> pd.DataFrame | None:
+        """The measurement reader's input for these (colour, normalised) bags; None when the reader is off."""
+        if not getattr(self, "measurements", False):  # models saved before the reader existed lack the field
+            return None
+        return measure_bags(colour, self._stain_vectors(), self.mpp, progress=self.progress)
+
+    def _stain_vectors(self) -> np.ndarray:
+        ref = getattr(self, "stain_reference_", None)
+        return np.asarray(ref["he"] if ref is not None else DEFAULT_STAIN_VECTORS, float)
+
+    def _stack(self, raw: np.ndarray, measured: pd.DataFrame | None) -> np.ndarray:
+        """(n, 1) bag logits, or (n, 2) bag logits and the measurement reader's log-odds."""
+        if measured is None or getattr(self, "reader_", None) is None:
+            return raw[:, None]
+        return np.column_stack([raw, reader_log_odds(self.reader_, measured)])
+
+    def _score_names(self) -> list[str]:
+        return ["network", "measurements"][:self.calibration_.coef_.shape[1]]
+
+    def _validation_aucs(self, scores: np.ndarray, y_val: np.ndarray) -> dict:
+        from sklearn.metrics import roc_auc_score
+
+        if len(np.unique(y_val)) < 2:
+            return {}
+        out = {name: float(roc_auc_score(y_val, scores[:, j])) for j, name in enumerate(self._score_names())}
+        out["combined"] = float(roc_auc_score(y_val, self._calibrated(scores)))
+        return out
+
+    def _calibrated(self, scores: np.ndarray) -> np.ndarray:
+        scores = np.asarray(scores, float)
+        scores = scores[:, None] if scores.ndim == 1 else scores  # models saved before the reader: 1-D logits
+        return self.calibration_.predict_proba(scores)[:, 1] if len(scores) else np.zeros(0)
+
+    def patient_scores(self, cohort: Cohort) -> tuple[Bags, np.ndarray, pd.DataFrame | None]:
+        """The network's bags, what the recalibration reads (bag logits and the reader's log-odds) and the
+        measurements, for the patients of `cohort` with cytology images."""
+        colour = self.normalised_bags(cohort)
+        bags = self.network_input(colour)
+        if not len(bags):
+            return bags, np.zeros((0, 1)), None
+        measured = self._measure(colour) if getattr(self, "reader_", None) is not None else None
+        return bags, self._stack(self._logits(bags), measured), measured
+
+    def patient_details(self, cohort: Cohort, patient_ids) -> dict[str, str]:
+        """patient_id → caption: the smear's measurements and each reader's share of the score (log-odds), for
+        the report; {} when the model has no measurement reader."""
+        if getattr(self, "reader_", None) is None:
+            return {}
+        wanted = [p for p in patient_ids if p in set(cohort.patients["patient_id"])]
+        bags, scores, measured = self.patient_scores(cohort.subset(wanted))
+        share = scores * self.calibration_.coef_[0]
+        return {pid: f"{describe(measured.loc[pid])}; network {share[i, 0]:+.2f}, measurements {share[i, 1]:+.2f} "
+                     f"(log-odds)" for i, pid in enumerate(bags.patient_ids)}
 
     # --- network --------------------------------------------------------------------------------
     def _new_net(self):
@@ -156,7 +238,7 @@ class CytologyModel(FittedNetwork, ModalityModel):
         from ..nets.stain_augment import stain_basis
 
         ref = self.stain_reference_
-        return stain_basis(ref["he"] if ref is not None else np.array([[0.65, 0.07], [0.70, 0.99], [0.29, 0.11]]))
+        return stain_basis(ref["he"] if ref is not None else DEFAULT_STAIN_VECTORS)
 
     def attend(self, bags: Bags) -> tuple[np.ndarray, list[np.ndarray]]:
         """Bag logits (one per patient of `bags`) and each patient's tile attention (in bags.members() order)."""
@@ -181,9 +263,9 @@ class CytologyModel(FittedNetwork, ModalityModel):
         self.check_fitted()
         ids = cohort.patients["patient_id"]
         out = probability_series(np.nan, ids)
-        bags = self.bags(cohort)
+        bags, scores, _ = self.patient_scores(cohort)
         if len(bags):
-            out.loc[bags.patient_ids] = self._calibrated(self._logits(bags))
+            out.loc[bags.patient_ids] = self._calibrated(scores)
         return out
 
     def figures(self) -> dict:
