@@ -5,6 +5,7 @@
 
 Trained on the Papanicolaou centres (all but the Diff-Quik one), less a stratified quarter of their patients kept
 back as the internal test; scored on that internal test and on the Diff-Quik centre (external, other stain).
+Where the model has its measurement reader, each reader's own AUC is printed beside the combined one.
 Without a folder, a synthetic cohort (`--patients`, 4 centres, clinical + cytology) is generated in a temporary
 folder first. Printed per test set: patients and events, AUC with its DeLong 95% CI, the AUC of the exact
 cytology risk `risk_cytology` on the same patients (the ceiling: it knows the aggressive features exactly) and the
@@ -59,6 +60,18 @@ def _scores(name: str, p: pd.Series, labels: pd.Series, oracle: pd.Series) -> di
     return {"auc": auc, "oracle": ceiling}
 
 
+def readers(model, part) -> None:
+    """Each reader's own AUC on `part` (network bag logits; measurement reader's log-odds), where both exist."""
+    if getattr(model, "reader_", None) is None:
+        return
+    bags, scores, _ = model.patient_scores(part)
+    y = part.labels().astype(int).reindex(bags.patient_ids)
+    known = y.notna().to_numpy()
+    network, measured = (auc_score(y[known].astype(int), scores[known, j]) for j in (0, 1))
+    weights = ", ".join(f"{k} {w:+.2f}" for k, w in model.training_summary_["score_weights"].items())
+    print(f"    network alone AUC {network:.3f}, measurement reader alone {measured:.3f} (stack weights: {weights})")
+
+
 def run(folder: Path, args) -> None:
     cohort = read_cohort(folder)
     risks = pd.read_csv(folder / "truth" / "patients.csv", dtype={"patient_id": str}).set_index("patient_id")
@@ -91,6 +104,7 @@ def run(folder: Path, args) -> None:
             per_patient = (time.perf_counter() - t0) / max(len(part.patients), 1)
             scored[label] = _scores(label, p, part.labels().astype(int), risks["risk_cytology"])
             print(f"    tiling + scoring: {per_patient * 1000:.0f} ms per patient")
+            readers(model, part)
             if label.startswith("external"):
                 external_p[name] = p
         (i, e) = scored.values()
