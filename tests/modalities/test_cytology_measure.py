@@ -120,3 +120,17 @@ def test_reader_ranks_a_planted_measurement_and_scores_missing_values():
     assert np.isfinite(cm.reader_log_odds(reader, test)).all()
     caption = cm.describe(test.iloc[1])
     assert "nuclei" in caption and "hobnail-like" in caption and "small clusters" in caption
+
+
+def test_cross_fitted_scores_come_from_readers_that_did_not_see_the_patient():
+    rng = np.random.default_rng(1)
+    n = 120
+    y = (np.arange(n) % 3 == 0).astype(int)
+    frame = pd.DataFrame({"hobnail_like": np.clip(0.05 + 0.03 * y + rng.normal(0, 0.02, n), 0, 1),
+                          "tall_like": rng.uniform(0.05, 0.2, n), "dispersed": rng.uniform(0.02, 0.1, n),
+                          "small_clusters": rng.normal(1, 0.5, n)})
+    crossed = cm.cross_fitted_log_odds(frame, y, seed=0)
+    seen = cm.reader_log_odds(cm.fit_reader(frame, y), frame)
+    assert crossed.shape == (n,) and roc_auc_score(y, crossed) > 0.75
+    assert not np.allclose(crossed, seen)  # out of fold, not the final reader's in-sample scores
+    np.testing.assert_array_equal(crossed, cm.cross_fitted_log_odds(frame, y, seed=0))  # seeded folds

@@ -10,9 +10,9 @@ jitter, focus and orientation augmentation; then attention and a linear head on 
 class weights, the head started from a linear probe on the mean tile embedding, early stopping on the validation
 patients, checkpoint/resume) → a second reader on the same normalised smear (cytology_measure: nuclear stain
 and contrast, dispersed cells, small clusters, counted window by window; a ridge logistic regression fitted on
-the training patients) → the two scores combined and recalibrated by one logistic regression on the validation
-patients (Platt scaling of the bag logits when the reader is off), whose probabilities are kept in
-`validation_proba_`.
+all training patients, validation ones included, cross-fitted for the next step) → the two scores combined
+and recalibrated by one logistic regression on the validation patients (Platt scaling of the bag logits when
+the reader is off), whose probabilities are kept in `validation_proba_`.
 
 Why two readers: on a fresh cohort (seed 67 of the generator) the network's tile embeddings recovered the share
 of hobnail cells with a cross-validated correlation of 0.62 and the presence of micropapillary clusters with an
@@ -34,7 +34,7 @@ from ..cohort import Cohort, LymphCastError
 from .base import ModalityModel, probability_series
 from .fitted_network import FittedNetwork
 from .cytology_bags import Bags, covered, grey_bags, normalise_bags, read_bags
-from .cytology_measure import describe, fit_reader, measure_bags, reader_log_odds
+from .cytology_measure import cross_fitted_log_odds, describe, fit_reader, measure_bags, reader_log_odds
 from .cytology_training import EVAL_CHUNK, padded
 from .node_model import load_weights
 from .node_training import split_patients
@@ -146,8 +146,15 @@ class CytologyModel(FittedNetwork, ModalityModel):
         self.history_, self.best_epoch_ = result["history"], result["best_epoch"]
         self.ssl_history_ = result["ssl_history"]
         measured = self._measure(colour)
-        self.reader_ = fit_reader(measured.iloc[train_idx], y[train_idx]) if measured is not None else None
-        scores = self._stack(self._logits(bags), measured)
+        logits = self._logits(bags)
+        if measured is not None:
+            # the reader learns from every training patient (the validation ones too: +0.006-0.009 AUC on seed 67
+            # over the training part alone); the recalibration sees each patient's score from a reader fitted
+            # without it
+            self.reader_ = fit_reader(measured, y)
+            scores = np.column_stack([logits, cross_fitted_log_odds(measured, y, self.seed)])
+        else:
+            self.reader_, scores = None, logits[:, None]
         # unpenalised for Platt scaling alone; with two scores a mild ridge, so that a reader separating a small
         # validation set by chance cannot take an unbounded weight
         self.calibration_ = LogisticRegression(C=1e4 if scores.shape[1] == 1 else STACK_C,

@@ -62,7 +62,7 @@ def stain_amounts(tiles: np.ndarray, stain_vectors: np.ndarray) -> np.ndarray:
     reference's two stain vectors (3, 2)."""
     od = np.maximum(-np.log((tiles.astype(np.float32) + 1.0) / (GLASS_LEVEL + 1.0)), 0.0)
     unmix = np.linalg.pinv(np.asarray(stain_vectors, np.float32))  # (2, 3)
-    return np.maximum(od @ unmix.T, 0.0)
+    return np.maximum(od @ unmix.T.astype(np.float32), 0.0)
 
 
 def background_level(values: np.ndarray) -> float:
@@ -86,7 +86,7 @@ def window_objects(stain: np.ndarray, cytoplasm: np.ndarray, grey: np.ndarray, c
     (the window less its margin) are returned, so overlapping windows count each object once. A candidate's
     cluster is its row in the window's cluster arrays ("cluster_*"), counted or not."""
     smooth = ndi.gaussian_filter(stain, SMOOTH_UM / mpp)
-    contrast = smooth - ndi.gaussian_filter(stain, SURROUND_UM / mpp)
+    contrast = smooth - ndi.gaussian_filter(stain, SURROUND_UM / mpp, truncate=3.0)
     size, count_size = (max(3, int(round(um / mpp)) | 1) for um in (MIN_SPACING_UM, COUNT_SPACING_UM))
     od = np.log10(background / np.clip(grey, 1.0, None)).clip(0, None)
     tissue = ndi.gaussian_filter(od, SMOOTH_UM / mpp) > TISSUE_OD
@@ -104,8 +104,12 @@ def window_objects(stain: np.ndarray, cytoplasm: np.ndarray, grey: np.ndarray, c
     cy, cx = np.nonzero(counting)
     count_rows = row_of[labels[cy, cx]]
     cy, cx, count_rows = cy[count_rows >= 0], cx[count_rows >= 0], count_rows[count_rows >= 0]
-    centres = np.array(ndi.center_of_mass(tissue, labels, ids), float).reshape(-1, 2)
-    around = ndi.gaussian_filter(cytoplasm, AROUND_UM / mpp)[ys, xs]
+    ty, tx = np.nonzero(labels)
+    own = labels[ty, tx]
+    size_px = np.maximum(np.bincount(own, minlength=n + 1), 1)
+    centres = np.column_stack([np.bincount(own, ty, minlength=n + 1) / size_px,
+                               np.bincount(own, tx, minlength=n + 1) / size_px])[ids]  # centres of mass
+    around = ndi.gaussian_filter(cytoplasm, AROUND_UM / mpp, truncate=3.0)[ys, xs]
     mine = _inside(core, ys, xs)
     return {"stain": smooth[ys, xs][mine], "contrast": contrast[ys, xs][mine], "cluster": rows[mine],
             "around": around[mine], "count_stain": smooth[cy, cx], "count_cluster": count_rows,
@@ -121,6 +125,7 @@ def image_objects(tiles: np.ndarray, coords: np.ndarray, tile_base_px: float, mp
     s = tiles.shape[1]
     grey = np.rint(tiles.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).clip(0, 255)
     background = background_level(grey.astype(np.uint8))
+    amounts = stain_amounts(tiles, stain_vectors)  # every tile at once: one unmixing per image
     cells = np.rint(np.asarray(coords, float) / float(tile_base_px)).astype(int)[:, ::-1]  # (row, col)
     step = max(1, int(round(WINDOW_UM / mpp / s)))
     margin = int(np.ceil(MARGIN_UM / mpp / s))
@@ -134,7 +139,7 @@ def image_objects(tiles: np.ndarray, coords: np.ndarray, tile_base_px: float, mp
         plain = np.full((side, side), background, np.float32)
         for i in near:
             at = (slice(rel[i, 0] * s, (rel[i, 0] + 1) * s), slice(rel[i, 1] * s, (rel[i, 1] + 1) * s))
-            stain[at] = stain_amounts(tiles[i], stain_vectors)
+            stain[at] = amounts[i]
             plain[at] = grey[i]
         core = (slice(margin * s, (margin + step) * s),) * 2
         found.append(window_objects(stain[..., 0], stain[..., 1], plain, core, mpp, background))
@@ -231,6 +236,19 @@ def fit_reader(frame, labels: np.ndarray):
     steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("scale", StandardScaler()),
              ("model", model)]
     return Pipeline(steps).fit(reader_matrix(frame), np.asarray(labels, int))
+
+
+def cross_fitted_log_odds(frame, labels: np.ndarray, seed: int = 0, folds: int = 5) -> np.ndarray:
+    """Each patient's reader log-odds from a reader fitted without it (stratified folds): what the recalibration
+    may learn from on patients the final reader, fitted on all of them, has seen."""
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = np.asarray(labels, int)
+    out = np.zeros(len(labels))
+    k = max(2, min(folds, int(labels.sum()), int((1 - labels).sum())))
+    for fit_rows, score_rows in StratifiedKFold(k, shuffle=True, random_state=seed).split(frame, labels):
+        out[score_rows] = reader_log_odds(fit_reader(frame.iloc[fit_rows], labels[fit_rows]), frame.iloc[score_rows])
+    return out
 
 
 def reader_log_odds(reader, frame) -> np.ndarray:
