@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from lymphcast.modalities import cytology_measure as cm
+from lymphcast.modalities.cytology import DEFAULT_STAIN_VECTORS
 from lymphcast.modalities.cytology_stain import fit_reference, normalise_tiles
 from lymphcast.synth.cyto_raster import rasterise
 from lymphcast.synth.cyto_scene import build_scene
@@ -97,7 +98,7 @@ def test_nothing_to_measure_gives_nan():
     assert all(np.isnan(v) for v in empty.values())
     glass = np.full((4, TILE, TILE, 3), 240, np.uint8)
     blank = cm.summarise(cm.image_objects(glass, np.array([[0, 0], [32, 0], [0, 32], [32, 32]]), TILE, 1.0,
-                                          np.array([[0.65, 0.07], [0.70, 0.99], [0.29, 0.11]])))
+                                          DEFAULT_STAIN_VECTORS))
     assert blank["nuclei"] == 0.0 and np.isnan(blank["hobnail_like"])
     assert cm.describe(pd.Series(empty)) == "no nuclei measured"
 
