@@ -64,18 +64,26 @@ def _meta(name: str, profiles, renderers: list[Renderer], provenance: dict) -> C
                                   "exact risks in truth/.")
 
 
-def _render_chunk(ids: np.ndarray, profiles, priors, renderers, latent_ss, streams, folder: Path,
-                  coverage: dict[str, float]) -> list[tuple[str, pd.DataFrame]]:
-    """Simulate one chunk, write its media under `folder` and return its table rows as (file, frame) pairs in the
-    order they are appended. Runs in a worker process when chunks are rendered in parallel: everything it
-    needs comes in as arguments, and its randomness only from its own seed sequences."""
+def _render_part(ids: np.ndarray, profiles, priors, renderer, latent_ss, stream, folder: Path, share: float):
+    """One modality of one chunk: writes its media under `folder` and returns what the renderer made. Runs in a
+    worker process when parts are rendered side by side (a chunk's modalities too: each has its own stream, and
+    the chunk's latent model is drawn again from its own, so any split gives the same output)."""
+    chunk = simulate_chunk(ids, profiles, priors, np.random.default_rng(latent_ss))
+    rng = np.random.default_rng(stream)
+    return (renderer.render(chunk, folder, profiles, rng) if share >= 1
+            else render_covered(renderer, chunk, folder, profiles, rng, share))
+
+
+def _render_job(args):
+    return _render_part(*args)
+
+
+def _chunk_tables(ids: np.ndarray, profiles, priors, latent_ss, parts) -> list[tuple[str, pd.DataFrame]]:
+    """One chunk's table rows as (file, frame) pairs in the order they are appended, from its rendered parts (in
+    renderer order)."""
     chunk = simulate_chunk(ids, profiles, priors, np.random.default_rng(latent_ss))
     patients, nodes, cytology, truth = patients_frame(chunk, profiles), nodes_frame(chunk), [], {}
-    for renderer in renderers:
-        rng = np.random.default_rng(streams[KNOWN.index(renderer.name)])
-        share = coverage.get(renderer.name, 1.0)
-        out = (renderer.render(chunk, folder, profiles, rng) if share >= 1
-               else render_covered(renderer, chunk, folder, profiles, rng, share))
+    for out in parts:
         patients = patients.assign(**dict(out.patients))
         nodes = nodes.assign(**dict(out.nodes))
         if out.cytology is not None:
@@ -88,10 +96,6 @@ def _render_chunk(ids: np.ndarray, profiles, priors, renderers, latent_ss, strea
                ("truth/nodes.csv", truth_nodes(chunk)), ("truth/cytology.csv", truth_cytology(chunk))]
     # a renderer's own truth (e.g. what each video frame shows)
     return tables + [(f"truth/{name}", frame) for name, frame in truth.items()]
-
-
-def _render_job(args) -> list[tuple[str, pd.DataFrame]]:
-    return _render_chunk(*args)
 
 
 def _workers(requested: int | None, renderers, n_chunks: int) -> int:
@@ -169,14 +173,17 @@ def generate_cohort(out: Path, *, patients: int, centres: int = 4, seed: int = 0
         priors = centre_log_priors(profiles, np.random.default_rng(prior_ss))
         bar.update(task, description="patients")
         writer = TableWriter(folder)
-        jobs = [(ids, profiles, priors, renderers, latent_ss, streams, folder, coverage)
-                for ids, latent_ss, streams in chunks]
+        # one job per chunk and modality, so the slow modalities of one chunk can render side by side too
+        jobs = [(ids, profiles, priors, r, latent_ss, streams[KNOWN.index(r.name)], folder, coverage.get(r.name, 1.0))
+                for ids, latent_ss, streams in chunks for r in renderers]
         n_workers = _workers(workers, renderers, n_chunks)
         with _pool(n_workers) as pool:
-            for job, tables in zip(jobs, (pool.map(_render_job, jobs) if pool else map(_render_job, jobs))):
-                for name, frame in tables:  # appended in chunk order, whichever worker finished first
-                    writer.append(name, frame)
-                bar.advance(task, len(job[0]))
+            done = iter(pool.map(_render_job, jobs) if pool else map(_render_job, jobs))
+            for ids, latent_ss, _ in chunks:
+                parts = [next(done) for _ in renderers]
+                for name, frame in _chunk_tables(ids, profiles, priors, latent_ss, parts):
+                    writer.append(name, frame)  # appended in chunk order, whichever worker finished first
+                bar.advance(task, len(ids))
         _write_truth_extras(folder, profiles, priors, seed)
         provenance = {"generator": f"lymphcast.synth {GENERATOR_VERSION}", "lymphcast_version": __version__,
                       "seed": int(seed), "patients": int(patients), "centres": int(centres),
