@@ -3,6 +3,7 @@ without CT, unreadable studies, the single-energy comparison, pickling, Grad-CAM
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 
@@ -131,3 +132,27 @@ def test_single_energy_reader_skips_iodine_and_the_cnn_alone_is_an_option(cohort
     assert cnn_only.reader_ is None and list(cnn_only.training_summary_["node_score_weights"]) == ["cnn"]
     assert cnn_only.node_details(test, list(ct_nodes(test)["node_id"])) == {}
     assert cnn_only.predict_nodes(test).between(0, 1).all()
+
+
+def test_crops_read_again_come_from_the_cache_until_the_study_changes(cohort, tmp_path, monkeypatch):
+    import lymphcast.io.ct_crop as ct_crop
+    from lymphcast.modalities import ct_crops
+
+    dst = tmp_path / "copy"
+    shutil.copytree(cohort.root, dst)
+    copy = read_cohort(dst).in_centres(["D"])
+    reads = []
+    real = ct_crop.read_study
+    monkeypatch.setattr(ct_crop, "read_study", lambda path, *a, **k: reads.append(path) or real(path, *a, **k))
+    settings = {"size": 16, "spacing_mm": 2.0, "progress": False}
+    first = ct_crops.node_crops(copy, **settings)
+    studies = len(reads)
+    assert studies > 0
+    again = ct_crops.node_crops(copy, **settings)
+    assert len(reads) == studies  # nothing read twice
+    np.testing.assert_array_equal(first.volumes, again.volumes)
+    study = copy.media_path(str(copy.nodes["ct_file"].dropna().iloc[0]))
+    changed = sorted(p for p in study.rglob("*") if p.is_file())[0]
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10 ** 9))
+    ct_crops.node_crops(copy, **settings)
+    assert len(reads) == studies + 1  # the changed study, and only it, read again

@@ -8,6 +8,8 @@ Crops are kept as float16 (2,400 nodes x 2 channels x 32^3 are 300 MB instead of
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +21,11 @@ from .us_regions import nodes_with
 STUDY_COLUMN = "ct_file"
 CENTRE_COLUMNS = ("ct_x_mm", "ct_y_mm", "ct_z_mm")
 CHANNELS = ("conventional", "iodine")
+# Crops already read, per study: evaluating a model asks for the same nodes several times (patients, sides,
+# levels, the fusion's inputs), and reading a study's DICOM headers costs far more than its crops take to keep.
+# A study's key holds every file's size and modification time, so a study changed on disk is read again.
+CACHE_BYTES = 256 * 2 ** 20
+_cache: OrderedDict = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -53,8 +60,6 @@ def node_crops(cohort: Cohort, *, size: int, spacing_mm: float, channels=CHANNEL
     """Crops of every node with a CT study, in nodes.csv order."""
     from rich.progress import Progress
 
-    from ..io.ct_crop import read_study
-
     if cohort.root is None:
         raise LymphCastError("the ct model reads CT studies, so the cohort must come from a folder")
     nodes = ct_nodes(cohort)
@@ -65,10 +70,41 @@ def node_crops(cohort: Cohort, *, size: int, spacing_mm: float, channels=CHANNEL
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("reading CT studies", total=len(groups))
         for ref, rows in groups:
-            study = read_study(cohort.media_path(str(ref).strip()))
             centres = nodes.iloc[rows][list(CENTRE_COLUMNS)].to_numpy(float)
-            crops, has = study.crops(centres, size=size, spacing_mm=spacing_mm, channels=tuple(channels))
-            volumes[rows] = crops.astype(np.float16)
-            present[rows] = has
+            volumes[rows], present[rows] = _study_crops(cohort.media_path(str(ref).strip()), centres, size,
+                                                        float(spacing_mm), tuple(channels))
             bar.advance(task)
     return Crops(pd.Index(nodes["node_id"], name="node_id"), volumes, present)
+
+
+def _files_signature(path) -> tuple:
+    """(name, size, mtime) of every file under a study folder (or of the file itself; none where it is missing:
+    read_study then says so)."""
+    if not os.path.exists(path):
+        return ()
+    if not os.path.isdir(path):
+        st = os.stat(path)
+        return ((str(path), st.st_size, st.st_mtime_ns),)
+    out = []
+    for folder, _, files in os.walk(path):
+        for name in files:
+            st = os.stat(os.path.join(folder, name))
+            out.append((os.path.join(folder, name), st.st_size, st.st_mtime_ns))
+    return tuple(sorted(out))
+
+
+def _study_crops(path, centres: np.ndarray, size: int, spacing_mm: float, channels: tuple) -> tuple:
+    """(crops (n, C, s, s, s) float16, present (C,)) of one study's nodes, from the cache when the same study,
+    centres and settings were read before."""
+    from ..io.ct_crop import read_study
+
+    key = (str(path), _files_signature(path), centres.tobytes(), size, spacing_mm, channels)
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
+    crops, has = read_study(path).crops(centres, size=size, spacing_mm=spacing_mm, channels=channels)
+    value = (crops.astype(np.float16), has)
+    _cache[key] = value
+    while sum(v[0].nbytes for v in _cache.values()) > CACHE_BYTES:
+        _cache.popitem(last=False)
+    return value
