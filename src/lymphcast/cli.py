@@ -300,7 +300,7 @@ def evaluate(predictions: Path = typer.Argument(..., help="Predictions CSV from 
 @app.command()
 @user_errors
 def demo(out_dir: Path = typer.Option(Path("demo-output"), "--out", help="Folder for cohort, model and report."),
-         patients: int = typer.Option(800, help="Synthetic patients."),
+         patients: int = typer.Option(600, help="Synthetic patients (the demo's DEMO_PATIENTS)."),
          seed: int = typer.Option(0, help="Random seed.")):
     """Synthesize a 4-centre cohort, train on three centres, validate on the fourth, write the report."""
     from .demo import run_demo

@@ -22,11 +22,14 @@ MODALITIES = ["clinical", "us_image", "us_video", "ct", "cytology"]
 DEMO_OPTIONS = {"us_image": {"epochs": 10, "detector_epochs": 8}, "us_video": {"epochs": 6, "head_epochs": 15},
                 "ct": {"epochs": 8}, "cytology": {"epochs": 3, "ssl_steps": 100}}
 DEMO_COVERAGE = {"us_video": 0.15, "ct": 0.2, "cytology": 0.2}
+# 600 patients (about 110 at the external centre) keep the whole demo near 8 minutes on this project's 2-core
+# machine; 800 took 13 (README); `lymphcast demo --patients` takes more.
+DEMO_PATIENTS = 600
 NAMES = {"fused": "fused model", "clinical": "clinical model", "us_image": "ultrasound-image model",
          "us_video": "ultrasound cine-clip model", "ct": "contrast-CT model", "cytology": "cytology model"}
 
 
-def run_demo(out: Path, *, patients: int = 800, seed: int = 0, console: Console | None = None) -> dict:
+def run_demo(out: Path, *, patients: int = DEMO_PATIENTS, seed: int = 0, console: Console | None = None) -> dict:
     """Returns the external-validation metrics (the fused model's, with each modality's in metrics["fusion"])."""
     from .cohort import read_cohort
     from .synth import generate_cohort

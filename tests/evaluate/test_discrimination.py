@@ -132,3 +132,16 @@ def test_single_class_is_rejected_clearly():
         auc_score(np.zeros(10), np.linspace(0, 1, 10))
     with pytest.raises(ValueError, match="0/1"):
         auc_score(np.array([0, 1, 2]), np.array([0.1, 0.2, 0.3]))
+
+
+def test_a_single_event_gives_an_open_interval_and_no_p_value_quietly():
+    import warnings
+
+    y = np.array([0, 0, 0, 1, 0, 0])
+    p = np.array([0.1, 0.2, 0.3, 0.9, 0.4, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's degrees-of-freedom warnings would surface in `lymphcast demo`
+        auc, low, high = auc_ci(y, p)
+        test = delong_test(y, p, p[::-1])
+    assert auc == 1.0 and (low, high) == (0.0, 1.0)
+    assert np.isnan(test.p_value)

@@ -83,8 +83,15 @@ def delong_auc_covariance(y, scores) -> tuple[np.ndarray, np.ndarray]:
     v_pos = (rank_all[:, :m] - rank_pos) / n
     v_neg = 1.0 - (rank_all[:, m:] - rank_neg) / m
     aucs = v_pos.mean(axis=1)
-    cov = np.atleast_2d(np.cov(v_pos)) / m + np.atleast_2d(np.cov(v_neg)) / n
-    return aucs, cov
+    return aucs, _spread(v_pos) / m + _spread(v_neg) / n
+
+
+def _spread(v: np.ndarray) -> np.ndarray:
+    """Covariance of the structural components (rows) over patients; NaN where one patient stands alone in its
+    class (one event, say): its spread is unknown, which callers show as a 0-1 interval and no p-value."""
+    if v.shape[1] < 2:
+        return np.full((v.shape[0], v.shape[0]), np.nan)
+    return np.atleast_2d(np.cov(v))
 
 
 def auc_ci(y, p, alpha: float = 0.05) -> tuple[float, float, float]:
