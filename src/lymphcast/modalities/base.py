@@ -80,3 +80,18 @@ class ModalityModel(ABC):
 
 def probability_series(values, patient_ids, name: str = "probability") -> pd.Series:
     return pd.Series(values, index=pd.Index(patient_ids, name="patient_id"), name=name, dtype="float64")
+
+
+def reader_aucs(y, scores, names: list[str], combined) -> dict:
+    """Validation AUC of each reader's score (columns of `scores`, named by `names`) and, where there are several,
+    of their recalibrated combination `combined`, rounded to 3 places; {} when `y` holds one class."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    if len(np.unique(y)) < 2:
+        return {}
+    scores = np.asarray(scores, float).reshape(len(y), -1)
+    out = {name: float(roc_auc_score(y, scores[:, j])) for j, name in enumerate(names)}
+    if len(names) > 1:
+        out["combined"] = float(roc_auc_score(y, combined))
+    return {k: round(v, 3) for k, v in out.items()}

@@ -25,6 +25,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from ..cohort import Cohort, LymphCastError
+from .base import reader_aucs
 from .ct_crops import CHANNELS, Crops, ct_nodes, node_crops
 from .ct_measure import describe, fit_reader, measure_crops
 from .node_model import NodeNetworkModel, load_weights
@@ -125,7 +126,8 @@ class CtModel(NodeNetworkModel):
                                   "dual_energy_nodes": int(crops.present[:, 1].sum()) if crops.present.shape[1] > 1 else 0,
                                   "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
                                   "resumed_from": result.resumed_from,
-                                  "validation_node_auc": self._validation_aucs(raw, scores, y[val_idx], val_idx),
+                                  "validation_node_auc": reader_aucs(y[val_idx], scores[val_idx], self._score_names(),
+                                                                     self._calibrated(scores[val_idx])),
                                   "node_score_weights": {k: round(float(w), 3) for k, w in
                                                          zip(self._score_names(), self.calibration_.coef_[0])}}
         return self
@@ -145,17 +147,6 @@ class CtModel(NodeNetworkModel):
 
     def _score_names(self) -> list[str]:
         return ["cnn", "measurements"][:self.calibration_.coef_.shape[1]]
-
-    def _validation_aucs(self, raw, scores, y_val, val_idx) -> dict:
-        from sklearn.metrics import roc_auc_score
-
-        if len(np.unique(y_val)) < 2:
-            return {}
-        out = {"cnn": float(roc_auc_score(y_val, raw[val_idx]))}
-        if scores.shape[1] > 1:
-            out["measurements"] = float(roc_auc_score(y_val, scores[val_idx, 1]))
-            out["combined"] = float(roc_auc_score(y_val, self._calibrated(scores[val_idx])))
-        return {k: round(v, 3) for k, v in out.items()}
 
     def _calibrated(self, scores: np.ndarray) -> np.ndarray:
         scores = scores if scores.ndim == 2 else scores[:, None]

@@ -31,7 +31,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from ..cohort import Cohort, LymphCastError
-from .base import ModalityModel, probability_series
+from .base import ModalityModel, probability_series, reader_aucs
 from .fitted_network import FittedNetwork
 from .cytology_bags import Bags, covered, grey_bags, normalise_bags, read_bags
 from .cytology_measure import cross_fitted_log_odds, describe, fit_reader, measure_bags, reader_log_odds
@@ -171,7 +171,8 @@ class CytologyModel(FittedNetwork, ModalityModel):
                                   "probe_C": result["probe"]["C"],
                                   "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
                                   "resumed_from": result["resumed_from"],
-                                  "validation_auc": self._validation_aucs(scores[val_idx], y[val_idx]),
+                                  "validation_auc": reader_aucs(y[val_idx], scores[val_idx], self._score_names(),
+                                                                self._calibrated(scores[val_idx])),
                                   "score_weights": {k: float(w) for k, w in
                                                     zip(self._score_names(), self.calibration_.coef_[0])}}
         return self
@@ -195,15 +196,6 @@ class CytologyModel(FittedNetwork, ModalityModel):
 
     def _score_names(self) -> list[str]:
         return ["network", "measurements"][:self.calibration_.coef_.shape[1]]
-
-    def _validation_aucs(self, scores: np.ndarray, y_val: np.ndarray) -> dict:
-        from sklearn.metrics import roc_auc_score
-
-        if len(np.unique(y_val)) < 2:
-            return {}
-        out = {name: float(roc_auc_score(y_val, scores[:, j])) for j, name in enumerate(self._score_names())}
-        out["combined"] = float(roc_auc_score(y_val, self._calibrated(scores)))
-        return out
 
     def _calibrated(self, scores: np.ndarray) -> np.ndarray:
         scores = np.asarray(scores, float)
