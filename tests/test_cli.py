@@ -177,9 +177,13 @@ def test_ct_series_lists_what_the_model_reads_and_explains_a_study_it_cannot_use
 def test_cytology_train_predict_evaluate_with_attention_maps(synth_cytology_cohort_dir, tmp_path):
     cohort = synth_cytology_cohort_dir
     assert run("validate", cohort).exit_code == 0
+    settings = tmp_path / "settings.json"  # a small network: this test is about the path, not the model
+    settings.write_text(json.dumps({"cytology": {"channels": [4, 8], "dim": 8, "ssl_steps": 4, "ssl_batch": 16,
+                                                 "bag_epochs": 3, "max_tiles": 128}}))
     result = run("train", cohort, "--out", tmp_path / "model", "--centres", "A,B,C", "--modalities", "cytology",
-                 "--epochs", "1")
+                 "--epochs", "1", "--settings", settings)
     assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "model" / "bundle.json").read_text())["settings"]["cytology"]["ssl_steps"] == 4
     result = run("predict", tmp_path / "model", cohort, "--out", tmp_path / "pred.csv", "--centres", "D")
     assert result.exit_code == 0, result.output
     assert pd.read_csv(tmp_path / "pred.csv", comment="#")["probability"].between(0, 1).all()
@@ -195,7 +199,8 @@ def test_cytology_train_predict_evaluate_with_attention_maps(synth_cytology_coho
     shutil.copytree(cohort, broken)
     target = broken / slide.relative_to(cohort)
     target.write_bytes(slide.read_bytes()[: slide.stat().st_size // 3])
-    result = run("train", broken, "--out", tmp_path / "m2", "--modalities", "cytology", "--epochs", "1")
+    result = run("train", broken, "--out", tmp_path / "m2", "--modalities", "cytology", "--epochs", "1",
+                 "--settings", settings)
     _assert_clean_failure(result, "slide.tif")
     assert not (tmp_path / "m2").exists()
 

@@ -139,7 +139,8 @@ def train(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
           modalities: str = typer.Option("clinical", help="Comma-separated modalities, or all (every modality the "
                                                           "cohort has data for); several are fused."),
           centres: Optional[str] = typer.Option(None, help="Train only on these centres (comma-separated)."),
-          kind: str = typer.Option("logistic", help="Clinical model: logistic (nomogram) or gbm."),
+          kind: Optional[str] = typer.Option(None, help="Clinical model: logistic (nomogram; the default) or "
+                                                        "gbm."),
           epochs: Optional[int] = typer.Option(None, help="Image models: most training epochs (early stopping "
                                                           "may end sooner)."),
           checkpoint: Optional[Path] = typer.Option(None, help="Image models: checkpoint file; an interrupted run "
@@ -162,23 +163,27 @@ def train(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
               None, "--cytology-measurements/--cytology-network-only",
               help="Cytology: add the measurement reader (hobnail-like and tall-cell-like nuclei, dispersed cells, "
                    "small clusters) beside the network; on by default."),
+          settings: Optional[Path] = typer.Option(None, help="JSON file of any model setting per modality, e.g. "
+                                                             "{\"cytology\": {\"ssl_steps\": 300}}; flags win."),
           seed: int = typer.Option(0, help="Random seed."),
           overwrite: bool = typer.Option(False, help="Replace an existing bundle.")):
     """Train a model on the labelled patients and save it as a bundle."""
     from .bundle import save_bundle
     from .cohort import read_cohort
+    from .model_settings import merge_settings, read_model_settings
     from .pipeline import train as run
 
+    flags = _model_options(kind=kind, epochs=epochs, checkpoint=checkpoint, weights=weights,
+                           detector_epochs=detector_epochs, ct_energy=ct_energy, ct_measurements=ct_measurements,
+                           stain_norm=stain_norm, grey_tiles=grey_tiles, cytology_measurements=cytology_measurements)
+    options = merge_settings(read_model_settings(settings), flags) if settings else flags
     bundle = run(read_cohort(cohort_dir), modalities=_split_list(modalities), centres=_split_list(centres),
-                 options=_model_options(kind=kind, epochs=epochs, checkpoint=checkpoint, weights=weights,
-                                        detector_epochs=detector_epochs, ct_energy=ct_energy,
-                                        ct_measurements=ct_measurements, stain_norm=stain_norm, grey_tiles=grey_tiles,
-                                        cytology_measurements=cytology_measurements), seed=seed)
+                 options=options, seed=seed)
     digest = save_bundle(bundle, model_dir, overwrite=overwrite)
     out.print(f"model saved to {model_dir} (bundle sha256 {digest[:12]})")
 
 
-def _model_options(*, kind: str, epochs=None, checkpoint=None, weights=None, detector_epochs=None,
+def _model_options(*, kind: str | None, epochs=None, checkpoint=None, weights=None, detector_epochs=None,
                    ct_energy=None, ct_measurements=None, stain_norm=None, grey_tiles=None,
                    cytology_measurements=None) -> dict:
     image = {k: v for k, v in {"epochs": epochs, "checkpoint": str(checkpoint) if checkpoint else None,
@@ -191,7 +196,8 @@ def _model_options(*, kind: str, epochs=None, checkpoint=None, weights=None, det
                 **({"measurements": cytology_measurements} if cytology_measurements is not None else {})}
     if detector_epochs is not None:
         image.update({"detector": "off"} if detector_epochs <= 0 else {"detector_epochs": detector_epochs})
-    return {"clinical": {"kind": kind}, "us_image": image, "us_video": video, "ct": ct, "cytology": cytology}
+    return {"clinical": {"kind": kind} if kind else {}, "us_image": image, "us_video": video, "ct": ct,
+            "cytology": cytology}
 
 
 @app.command()

@@ -67,8 +67,13 @@ def test_pickles_and_draws_its_weights(fitted, cohort):
 
 def test_cli_trains_all_and_writes_every_level(synth_multimodal_cohort_dir, tmp_path):
     runner = CliRunner()
+    settings = tmp_path / "settings.json"  # small networks: this test is about the path, not the models
+    settings.write_text(json.dumps({name: {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()
+                                           if k not in ("epochs", "detector", "progress")}
+                                    for name, values in OPTIONS.items()}))
     result = runner.invoke(app, ["train", str(synth_multimodal_cohort_dir), "--out", str(tmp_path / "model"),
-                                 "--modalities", "all", "--centres", "A,B,C", "--epochs", "1", "--detector-epochs", "0"])
+                                 "--modalities", "all", "--centres", "A,B,C", "--epochs", "1", "--detector-epochs", "0",
+                                 "--settings", str(settings)])
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "model" / "bundle.json").read_text())
     assert manifest["modalities"] == ["clinical", "us_image", "cytology"]
