@@ -156,9 +156,9 @@ def generate_cohort(out: Path, *, patients: int, centres: int = 4, seed: int = 0
     `modalities`: names to render (None: every modality with a renderer except the slow ones in
     renderers.ON_REQUEST). `coverage`: {modality: share of patients that have it} for modalities only some
     patients have (default: everyone has every modality rendered; see coverage.py). `workers`: processes that
-    render chunks of CHUNK_SIZE patients side by side (default: one per core; the output is the same for any
-    number). The folder appears only when generation succeeds; it passes `lymphcast.cohort.read_cohort`.
-    Returns `out`.
+    render the modalities of chunks of CHUNK_SIZE patients side by side (default: one per core; the output is
+    the same for any number). The folder appears only when generation succeeds; it passes
+    `lymphcast.cohort.read_cohort`. Returns `out`.
     """
     _check(patients, centres, seed)
     renderers = resolve_modalities(modalities)
