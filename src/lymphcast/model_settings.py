@@ -9,7 +9,6 @@ the file.
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
@@ -26,7 +25,7 @@ def _accepted(name: str) -> list[str]:
         from .modalities.registry import model_class
 
         model = model_class(name)
-    return [p for p in inspect.signature(model.__init__).parameters if p not in ("self", "seed")]
+    return [p for p in model.setting_names() if p != "seed"]  # the seed is the command's own --seed
 
 
 def _tuples(value):

@@ -58,9 +58,13 @@ class ModalityModel(ABC):
         return {}
 
     # --- scikit-learn-like plumbing -------------------------------------------------------------
+    @classmethod
+    def setting_names(cls) -> list[str]:
+        """The keyword settings __init__ takes (seed included)."""
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
     def get_params(self) -> dict:
-        sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+        return {p: getattr(self, p) for p in self.setting_names()}
 
     def clone(self) -> "ModalityModel":
         return type(self)(**self.get_params())
