@@ -1,8 +1,9 @@
-"""Session fixtures: one small synthetic cohort shared by the integration tests."""
+"""Session fixtures: the small synthetic cohorts shared by the integration tests, each written once per run."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -16,39 +17,47 @@ def pytest_configure(config):
         torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="session")
-def synth_cohort_dir(tmp_path_factory):
+def shared_cohort(tmp_path_factory, name: str, **settings) -> Path:
+    """generate_cohort(**settings) written once per test run: under pytest-xdist every worker asks for it, and the
+    first one writes it into the run's common temporary folder while the others wait on a file lock (the video
+    cohort alone takes a minute on one core). Tests only read these folders (a test that changes one copies it)."""
+    from filelock import FileLock
+
     from lymphcast.synth import generate_cohort
 
-    return generate_cohort(tmp_path_factory.mktemp("synth") / "cohort", patients=600, centres=4, seed=11, modalities=["clinical"],
-                           progress=False)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return generate_cohort(tmp_path_factory.mktemp(name) / "cohort", progress=False, **settings)
+    root = tmp_path_factory.getbasetemp().parent  # one per run, above each worker's own folder
+    folder = root / f"shared_{name}" / "cohort"
+    with FileLock(str(root / f"shared_{name}.lock")):
+        if not folder.exists():  # generate_cohort's folder appears only once it is complete
+            generate_cohort(folder, progress=False, **settings)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def synth_cohort_dir(tmp_path_factory):
+    return shared_cohort(tmp_path_factory, "synth", patients=600, centres=4, seed=11, modalities=["clinical"])
 
 
 @pytest.fixture(scope="session")
 def synth_image_cohort_dir(tmp_path_factory):
     """A small 4-centre cohort with ultrasound node images and full-field frames (about 10 s to build)."""
-    from lymphcast.synth import generate_cohort
-
-    return generate_cohort(tmp_path_factory.mktemp("synth_us") / "cohort", patients=120, centres=4, seed=12,
-                           modalities=["clinical", "us_image"], progress=False)
+    return shared_cohort(tmp_path_factory, "synth_us", patients=120, centres=4, seed=12,
+                         modalities=["clinical", "us_image"])
 
 
 @pytest.fixture(scope="session")
 def synth_video_cohort_dir(tmp_path_factory):
-    """A small 4-centre cohort with one ultrasound cine clip per node (a few seconds to build)."""
-    from lymphcast.synth import generate_cohort
-
-    return generate_cohort(tmp_path_factory.mktemp("synth_video") / "cohort", patients=40, centres=4, seed=13,
-                           modalities=["clinical", "us_video"], progress=False)
+    """A small 4-centre cohort with one ultrasound cine clip per node (about a minute on one core)."""
+    return shared_cohort(tmp_path_factory, "synth_video", patients=40, centres=4, seed=13,
+                         modalities=["clinical", "us_video"])
 
 
 @pytest.fixture(scope="session")
 def synth_ct_cohort_dir(tmp_path_factory):
     """A small 4-centre cohort with a contrast CT study per patient (dual-energy at some centres)."""
-    from lymphcast.synth import generate_cohort
-
-    return generate_cohort(tmp_path_factory.mktemp("synth_ct") / "cohort", patients=40, centres=4, seed=19,
-                           modalities=["clinical", "ct"], progress=False)
+    return shared_cohort(tmp_path_factory, "synth_ct", patients=40, centres=4, seed=19, modalities=["clinical", "ct"])
 
 
 @pytest.fixture(scope="session")
@@ -57,11 +66,11 @@ def synth_cytology_cohort_dir(tmp_path_factory):
     of 2,048 keep it to a few seconds."""
     from unittest import mock
 
-    from lymphcast.synth import cyto_renderer, generate_cohort
+    from lymphcast.synth import cyto_renderer
 
     with mock.patch.object(cyto_renderer, "SLIDE_PX", 512):
-        return generate_cohort(tmp_path_factory.mktemp("synth_cyto") / "cohort", patients=40, centres=4, seed=23,
-                               modalities=["clinical", "cytology"], progress=False)
+        return shared_cohort(tmp_path_factory, "synth_cyto", patients=40, centres=4, seed=23,
+                             modalities=["clinical", "cytology"])
 
 
 @pytest.fixture(scope="session")
@@ -70,12 +79,11 @@ def synth_multimodal_cohort_dir(tmp_path_factory):
     60% of the patients: what fusion needs, with a modality missing for some patients."""
     from unittest import mock
 
-    from lymphcast.synth import cyto_renderer, generate_cohort
+    from lymphcast.synth import cyto_renderer
 
     with mock.patch.object(cyto_renderer, "SLIDE_PX", 512):
-        return generate_cohort(tmp_path_factory.mktemp("synth_multi") / "cohort", patients=200, centres=4, seed=29,
-                               modalities=["clinical", "us_image", "cytology"], coverage={"cytology": 0.6},
-                               progress=False, workers=1)
+        return shared_cohort(tmp_path_factory, "synth_multi", patients=200, centres=4, seed=29,
+                             modalities=["clinical", "us_image", "cytology"], coverage={"cytology": 0.6}, workers=1)
 
 
 # One tiny fitted cine-clip model and its bundle, shared by the streaming and the service tests.

@@ -13,10 +13,8 @@ from typer.testing import CliRunner
 
 from lymphcast.cli import app
 from lymphcast.cohort import read_cohort
-from lymphcast.fusion.model import FusionModel, available_modalities
-
-OPTIONS = {"us_image": {"epochs": 1, "size": 32, "channels": (4, 8), "detector": "off", "progress": False},
-           "cytology": {"epochs": 1, "channels": (4, 8), "dim": 8, "ssl_steps": 2, "ssl_batch": 16, "bag_epochs": 2, "max_tiles": 64, "progress": False}}
+from lymphcast.fusion.model import available_modalities
+from tests.fusion.conftest import SMALL_OPTIONS as OPTIONS
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +23,10 @@ def cohort(synth_multimodal_cohort_dir):
 
 
 @pytest.fixture(scope="module")
-def fitted(cohort):
-    names = tuple(available_modalities(cohort))
-    return FusionModel(modalities=names, options=OPTIONS, seed=1).fit(cohort.in_centres(["A", "B", "C"]))
+def fitted(small_fused, cohort):
+    """The fused model the fusion tests share (conftest): every modality the cohort has, small networks."""
+    assert small_fused.modalities == tuple(available_modalities(cohort)) and small_fused.options == OPTIONS
+    return small_fused
 
 
 def test_all_means_every_modality_with_data(cohort):
