@@ -1,7 +1,7 @@
 """The cytology model: external AUC against the exact cytology risk, and what a lab with another stain loses.
 
     .venv/bin/python benchmarks/bench_cytology.py [COHORT_FOLDER] [--patients N] [--seed S] [--epochs N]
-                                                  [--no-stain-norm-arm] [--no-adapt] [--no-stain-swap]
+                                                  [--no-stain-norm-arm] [--no-stain-swap]
 
 Trained on the Papanicolaou centres (all but the Diff-Quik one), less a stratified quarter of their patients kept
 back as the internal test; scored on that internal test and on the Diff-Quik centre (external, other stain).
@@ -11,9 +11,7 @@ folder first. Printed per test set: patients and events, AUC with its DeLong 95%
 cytology risk `risk_cytology` on the same patients (the ceiling: it knows the aggressive features exactly) and the
 ratio; the internal − external gap, raw and oracle-adjusted (the two sets differ in case mix, which moves the
 ceiling too). Unless --no-stain-norm-arm, the same model trained without stain normalisation is scored as well,
-with a paired DeLong test on the external centre. Unless --no-adapt, a copy of the stain-normalised model is
-adapted to the external centre's smears with their outcomes removed (CytologyModel.adapt: the measurement
-reader learns the new stain's counting scale) and scored there again. Then tiling and scoring time per patient. Unless
+with a paired DeLong test on the external centre. Then tiling and scoring time per patient. Unless
 --no-stain-swap, the external centre's cytology is rendered again in Pap (lymphcast.synth.stain_swap: same
 patients, same cells, only the stain differs) into a temporary folder and every trained model is scored on both
 renderings: its AUC in the centre's stain and in Pap with the paired DeLong test, i.e. what the other stain costs
@@ -22,10 +20,8 @@ free of case mix (target <= 0.03).
 
 from __future__ import annotations
 
-import copy
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -41,7 +37,6 @@ from lymphcast.synth.stain_swap import restain_cohort
 def main() -> None:
     ap = parser(__doc__, seed=11, epochs_help="epochs of the contrastive stage (default: the model's)")
     ap.add_argument("--no-stain-norm-arm", action="store_true", help="skip the model without stain normalisation")
-    ap.add_argument("--no-adapt", action="store_true", help="skip the model adapted to the external centre's stain")
     ap.add_argument("--no-stain-swap", action="store_true", help="skip re-rendering the external centre in Pap")
     run_on_cohort(ap.parse_args(), ["clinical", "cytology"], run)
 
@@ -122,25 +117,8 @@ def run(folder: Path, args) -> None:
         test = delong_test(labels.to_numpy(int), a, b)
         print(f"external centre, normalised - not normalised: AUC {test.difference:+.3f} "
               f"({test.difference_ci_low:+.3f} to {test.difference_ci_high:+.3f}; paired DeLong p = {test.p_value:.3f})")
-    if not args.no_adapt:
-        adapted_arm(models[arms[0][0]], ext, external, risks, models, external_p)
     if not args.no_stain_swap:
         stain_swap(folder, external, by_stain[external], ext, models, external_p)
-
-
-def adapted_arm(model, ext, external: str, risks: pd.DataFrame, models: dict, external_p: dict) -> None:
-    """A copy of `model` adapted to the external centre's smears, outcomes removed first, scored there."""
-    adapted = copy.deepcopy(model)
-    blind = replace(ext, patients=ext.patients.assign(n1b=pd.array([pd.NA] * len(ext.patients), "Int64")))
-    report = adapted.adapt(blind)
-    print(f"adapted to centre {external}'s smears (outcomes not read): {report['adapted'] or report['not_adapted']}")
-    if not report["adapted"]:
-        return
-    name = f"{next(iter(models))}, adapted"
-    models[name] = adapted
-    external_p[name] = p = adapted.predict_proba(ext)
-    _scores(f"external {external}, adapted", p, ext.labels().astype(int), risks["risk_cytology"])
-    readers(adapted, ext)
 
 
 def stain_swap(folder: Path, external: str, stain: str, ext, models: dict, external_p: dict) -> None:

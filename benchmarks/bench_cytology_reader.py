@@ -9,8 +9,6 @@ for each stratified split of the Pap centres B–D into training and a quarter k
 check's):
 - reader: the measurement reader (fit_reader) fitted on the training patients; its AUC on centre A over
   `risk_cytology`'s AUC on the same patients (the acceptance bar is 0.95);
-- adapted: the same reader with centre A's inputs mapped onto the training patients' distribution from centre
-  A's own smears, outcomes unused (what CytologyModel.adapt does; modalities.cytology_lab_scale);
 - latent: the same penalised logistic regression on the cytology features the generator drew (truth/cytology.csv):
   what a perfect counter would reach with these training patients;
 - gap: `risk_cytology`'s own AUC on the kept-back quarter minus its AUC on centre A (case mix and sampling: the
@@ -31,8 +29,7 @@ from sklearn.model_selection import train_test_split
 from lymphcast.cohort import read_cohort
 from lymphcast.evaluate.discrimination import auc_score
 from lymphcast.modalities.cytology_bags import read_bags, normalise_bags
-from lymphcast.modalities.cytology_lab_scale import column_quantiles, map_columns
-from lymphcast.modalities.cytology_measure import fit_reader, measure_bags, reader_log_odds, reader_matrix
+from lymphcast.modalities.cytology_measure import fit_reader, measure_bags, reader_log_odds
 from lymphcast.modalities.cytology_stain import fit_reference
 
 LATENT = ("hobnail_fraction", "tall_cell_fraction", "micropapillary", "loss_of_cohesion")
@@ -90,21 +87,17 @@ def main() -> None:
         reader = fit_reader(measured.loc[train], y_train)
         perfect = fit_latent(latent.loc[train], y_train)
         inside = pap.subset(kept).labels().astype(int)
-        own = reader_matrix(measured.loc[outside.index])
-        mapped = map_columns(own, column_quantiles(own), column_quantiles(reader_matrix(measured.loc[train])))
         row = {"split": split,
                "reader": auc_score(outside, reader_log_odds(reader, measured.loc[outside.index])) / exact_out,
-               "adapted": auc_score(outside, reader.decision_function(mapped)) / exact_out,
                "latent": auc_score(outside, perfect.decision_function(latent.loc[outside.index].to_numpy(float)))
                / exact_out,
                "gap": auc_score(inside, truth.loc[inside.index, "risk_cytology"]) - exact_out}
         rows.append(row)
-        print(f"split {split:2d}: reader {row['reader']:.3f} x, adapted {row['adapted']:.3f} x, latent features "
-              f"{row['latent']:.3f} x, risk_cytology internal - {OTHER_STAIN} {row['gap']:+.3f}", flush=True)
+        print(f"split {split:2d}: reader {row['reader']:.3f} x, latent features {row['latent']:.3f} x, "
+              f"risk_cytology internal - {OTHER_STAIN} {row['gap']:+.3f}", flush=True)
     table = pd.DataFrame(rows)
     print(f"means over {len(table)} splits: reader {table['reader'].mean():.3f} x (>= 0.95 in "
-          f"{(table['reader'] >= 0.95).mean():.0%}), adapted {table['adapted'].mean():.3f} x (>= 0.95 in "
-          f"{(table['adapted'] >= 0.95).mean():.0%}), latent features {table['latent'].mean():.3f} x (>= 0.95 in "
+          f"{(table['reader'] >= 0.95).mean():.0%}), latent features {table['latent'].mean():.3f} x (>= 0.95 in "
           f"{(table['latent'] >= 0.95).mean():.0%}); risk_cytology's own gap {table['gap'].mean():+.3f} "
           f"(<= 0.03 in {(table['gap'] <= 0.03).mean():.0%})")
 

@@ -20,8 +20,8 @@ def run(*args):
 
 
 def test_every_command_has_help():
-    for command in ("synth", "validate", "import-table", "import-images", "train", "predict", "crossval", "evaluate",
-                    "demo", "stream", "ct-series", "adapt"):
+    for command in ("synth", "validate", "import-table", "import-images", "train", "predict", "crossval", "evaluate", "demo", "stream",
+                    "ct-series"):
         result = run(command, "--help")
         assert result.exit_code == 0, command
         assert "Usage" in result.output
@@ -93,8 +93,6 @@ def test_missing_model_and_unknown_modality(synth_cohort_dir, tmp_path):
 
 def test_tampered_bundle_is_refused(synth_cohort_dir, tmp_path):
     assert run("train", synth_cohort_dir, "--out", tmp_path / "model").exit_code == 0
-    _assert_clean_failure(run("adapt", tmp_path / "model", synth_cohort_dir, "--out", tmp_path / "adapted"),
-                          "none of its models reads site-specific data")
     with open(tmp_path / "model" / "clinical.safetensors", "ab") as fh:
         fh.write(b"tampered")
     _assert_clean_failure(run("predict", tmp_path / "model", synth_cohort_dir, "--out", tmp_path / "p.csv"),
@@ -205,10 +203,6 @@ def test_cytology_train_predict_evaluate_with_attention_maps(synth_cytology_coho
                  "--settings", settings)
     _assert_clean_failure(result, "slide.tif")
     assert not (tmp_path / "m2").exists()
-    # centre A's Diff-Quik smears were among the training ones: nothing to adapt a Pap centre to
-    result = run("adapt", tmp_path / "model", cohort, "--out", tmp_path / "adapted", "--centres", "D")
-    _assert_clean_failure(result, "Pap: the training smears had this stain")
-    assert not (tmp_path / "adapted").exists()
 
 
 def test_ct_options_reach_the_ct_model_only():

@@ -225,30 +225,6 @@ def predict(model_dir: Path = typer.Argument(..., help="Model bundle folder."),
 
 @app.command()
 @user_errors
-def adapt(model_dir: Path = typer.Argument(..., help="Model bundle folder (not locked)."),
-          cohort_dir: Path = typer.Argument(..., help="Cohort folder holding the new site's patients (outcomes are "
-                                                      "not read)."),
-          target: Path = typer.Option(..., "--out", help="Folder for the adapted bundle."),
-          centres: Optional[str] = typer.Option(None, help="Learn only from these centres (comma-separated)."),
-          overwrite: bool = typer.Option(False, help="Replace an existing bundle.")):
-    """Adapt a model to a new site from its unlabelled patients: the cytology measurement reader learns the
-    counting scale of a stain no training smear had (at least 30 smears of it)."""
-    from .bundle import load_bundle, save_bundle
-    from .cohort import read_cohort
-    from .pipeline import adapt as run
-
-    bundle = run(load_bundle(model_dir), read_cohort(cohort_dir), centres=_split_list(centres))
-    digest = save_bundle(bundle, target, overwrite=overwrite)
-    done = bundle.manifest["adaptations"][-1]
-    for name, stains in done["adapted"].items():
-        out.print(f"{name}: adapted to " + ", ".join(f"{s} ({n} smears)" for s, n in stains.items()))
-    for name, stains in done["not_adapted"].items():
-        out.print(f"{name}: not adapted: " + "; ".join(f"{s}: {why}" for s, why in stains.items()))
-    out.print(f"adapted model saved to {target} (bundle sha256 {digest[:12]})")
-
-
-@app.command()
-@user_errors
 def crossval(cohort_dir: Path = typer.Argument(..., help="Cohort folder."),
              out_csv: Path = typer.Option(..., "--out", help="Out-of-fold predictions CSV."),
              scheme: str = typer.Option("kfold", help="kfold (stratified by N1b) or loco (leave one centre out)."),

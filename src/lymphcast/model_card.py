@@ -58,7 +58,6 @@ def model_card(manifest: dict, bundle_hash: str) -> str:
         *[f"- {name}: {value:.3f}" for name, value in thresholds.items()], "",
         "## Calibration (same predictions; ideal intercept 0, slope 1)", "", _calibration(manifest), "",
         *_locked(manifest),
-        *_adaptations(manifest),
         "## Limits", "", LIMITS,
         *[MODALITY_LIMITS[m] for m in manifest.get("modalities", []) if m in MODALITY_LIMITS],
         *([FUSION_LIMITS] if len(manifest.get("modalities", [])) > 1 else []), "",
@@ -73,17 +72,6 @@ def _calibration(manifest: dict) -> str:
     (i, il, ih), (s, sl, sh) = cal["intercept"], cal["slope"]
     return (f"- intercept {i:.2f} (95% CI {il:.2f} to {ih:.2f}), slope {s:.2f} ({sl:.2f} to {sh:.2f}), "
             f"Brier {cal['brier']:.3f}, {cal['patients']} patients")
-
-
-def _adaptations(manifest: dict) -> list[str]:
-    done = manifest.get("adaptations") or []
-    if not done:
-        return []
-    lines = [f"- {a.get('created_utc', '?')} (UTC), from cohort `{a.get('cohort', '?')}` (centres "
-             f"{', '.join(a.get('centres', []))}), outcomes not read: " +
-             "; ".join(f"{name} to {', '.join(f'{s} ({n} smears)' for s, n in stains.items())}"
-                       for name, stains in a.get("adapted", {}).items()) for a in done]
-    return ["## Site adaptation", "", *lines, ""]
 
 
 def _locked(manifest: dict) -> list[str]:

@@ -103,33 +103,6 @@ def train(cohort: Cohort, *, modalities=("clinical",), centres=None, options: di
     return Bundle({model.name: model}, manifest)
 
 
-def adapt(bundle: Bundle, cohort: Cohort, *, centres=None) -> Bundle:
-    """The bundle's models adapted to a new site from its patients in `cohort` (of `centres`), outcomes never
-    read (ModalityModel.adapt: the cytology reader learns a stain the training smears lacked). The manifest
-    records each adaptation with the input hashes. A locked bundle is refused: adapt the research model, then
-    lock it."""
-    from .bundle import BundleError
-
-    if bundle.manifest.get("locked"):
-        raise BundleError("a locked bundle cannot be adapted: adapt the model it was locked from, then lock the "
-                          "result with `lymphcast bundle`")
-    data = cohort.in_centres(centres) if centres else cohort
-    model = _scoring_model(bundle)
-    found = model.adapt(data) if model.name == "fusion" else {model.name: model.adapt(data)}  # per modality
-    found = {name: r for name, r in found.items() if r}
-    adapted = {name: r["adapted"] for name, r in found.items() if r.get("adapted")}
-    if not adapted:
-        reasons = "; ".join(f"{name} {stain}: {why}" for name, r in found.items()
-                            for stain, why in r.get("not_adapted", {}).items())
-        raise LymphCastError(f"nothing in cohort '{cohort.meta.name}' to adapt the model to"
-                             f"{' (' + reasons + ')' if reasons else ': none of its models reads site-specific data'}")
-    record = stamp(cohort=cohort.meta.name, centres=sorted(data.patients["centre"].unique()), adapted=adapted,
-                   not_adapted={name: r["not_adapted"] for name, r in found.items() if r.get("not_adapted")},
-                   input_sha256=cohort_hashes(cohort.root) if cohort.root else {})
-    manifest = {**bundle.manifest, "adaptations": [*bundle.manifest.get("adaptations", []), record]}
-    return Bundle(bundle.models, manifest)
-
-
 def predict(bundle: Bundle, cohort: Cohort, *, centres=None,
             levels: bool = False) -> tuple[pd.DataFrame, dict] | tuple[pd.DataFrame, dict, dict]:
     """Patient-level probabilities and their provenance; with `levels`, also the side- and node-level

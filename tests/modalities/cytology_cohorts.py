@@ -1,7 +1,6 @@
 """Cytology cohorts with a planted signal, written as real files (no synthetic generator): each patient has one
 photographed field (PNG, 0.5 µm per pixel) of pale cells with small round nuclei; in patients with N1b a share of
-the cells carry a long dark bar instead. Stains differ by centre (centre B's colours are another lab's; cytology.csv
-calls them Diff-Quik)."""
+the cells carry a long dark bar instead. Stains differ by centre (centre B's colours are another lab's)."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ from lymphcast.cohort import Centre, Cohort, CohortMeta, write_cohort
 
 NUCLEUS = {"A": (95, 70, 150), "B": (120, 60, 110)}      # RGB of nuclei by centre's stain
 CYTOPLASM = {"A": (200, 215, 225), "B": (215, 190, 215)}
-STAIN = {"A": "Pap", "B": "Diff-Quik"}                    # as cytology.csv records it
 
 
 def field(positive: bool, centre: str, rng: np.random.Generator, size: int = 256, share: float = 0.4) -> np.ndarray:
@@ -44,6 +42,6 @@ def write_planted_cohort(folder: Path, n: int = 48, seed: int = 0, centres=("A",
     for pid, label, c in zip(ids, y, centre):
         Image.fromarray(field(bool(label), c, rng, share=share)).save(media / f"{pid}.png")
         rows.append({"image_id": f"{pid}-F1", "patient_id": pid, "image_file": f"media/cytology/{pid}.png",
-                     "kind": "field", "microns_per_pixel": 0.5, "stain": STAIN[c]})
+                     "kind": "field", "microns_per_pixel": 0.5})
     pd.DataFrame(rows).to_csv(folder / "cytology.csv", index=False)
     return folder

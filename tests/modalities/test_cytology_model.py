@@ -166,38 +166,3 @@ def test_the_network_alone_and_models_saved_before_the_reader(cohorts):
     p = alone.predict_proba(cohorts[1])
     del alone.measurements, alone.reader_  # what a model saved before the reader existed lacks
     pd.testing.assert_series_equal(alone.predict_proba(cohorts[1]), p)
-
-
-def test_a_new_stain_is_adapted_from_its_smears_without_their_outcomes(fitted, cohorts, tmp_path, monkeypatch):
-    import copy
-
-    from lymphcast.bundle import Bundle, BundleError, load_bundle, save_bundle
-    from lymphcast.cohort import LymphCastError
-    from lymphcast.modalities import cytology as cytology_module
-    from lymphcast.pipeline import adapt
-
-    model, test = copy.deepcopy(fitted), cohorts[1]
-    assert model.training_stains_ == ["Pap"] and model.stain_maps_ == {}
-    before = model.predict_proba(test)
-    unlabelled = replace(test, patients=test.patients.assign(n1b=pd.array([pd.NA] * len(test.patients), "Int64")))
-    report = model.adapt(unlabelled)  # 12 Diff-Quik smears: fewer than a map needs
-    assert report == {"adapted": {}, "not_adapted": {"Diff-Quik": "12 smears; at least 30 are needed",
-                                                     "Pap": "the training smears had this stain"}}
-    monkeypatch.setattr(cytology_module, "MIN_SMEARS", 10)
-    bundle = adapt(Bundle({"cytology": model}, {"modalities": ["cytology"], "thresholds": {"youden": 0.5}}),
-                   unlabelled)
-    assert bundle.manifest["adaptations"][0]["adapted"] == {"cytology": {"Diff-Quik": 12}}
-    after = model.predict_proba(test)
-    pap = test.patients.loc[test.patients["centre"] == "A", "patient_id"]
-    dq = test.patients.loc[test.patients["centre"] == "B", "patient_id"]
-    pd.testing.assert_series_equal(after.loc[pap], before.loc[pap])  # a stain the training had is left alone
-    assert not np.allclose(after.loc[dq], before.loc[dq])
-    y = test.labels().astype(int)
-    assert roc_auc_score(y.loc[dq], after.loc[dq]) > 0.75
-    save_bundle(bundle, tmp_path / "adapted")
-    assert "## Site adaptation" in (tmp_path / "adapted" / "MODEL_CARD.md").read_text()
-    pd.testing.assert_series_equal(load_bundle(tmp_path / "adapted").models["cytology"].predict_proba(test), after)
-    with pytest.raises(LymphCastError, match="cytology Pap: the training smears had this stain"):
-        adapt(bundle, test.in_centres(["A"]))
-    with pytest.raises(BundleError, match="locked bundle cannot be adapted"):
-        adapt(Bundle(bundle.models, {**bundle.manifest, "locked": {"utc": "now"}}), unlabelled)

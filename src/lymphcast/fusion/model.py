@@ -172,12 +172,6 @@ class FusionModel(ModalityModel):
     def predict_sides(self, cohort: Cohort) -> pd.Series:
         return self.predict_levels(cohort)["sides"]
 
-    def adapt(self, cohort: Cohort) -> dict:
-        """Each modality model's adaptation to a new site (see ModalityModel.adapt); the stackers stay as they are:
-        an adapted model's probabilities are meant to keep the scale the stackers learnt."""
-        self.check_fitted()
-        return {name: done for name, model in self.models_.items() if (done := model.adapt(cohort))}
-
     def figures(self) -> dict:
         if not self.is_fitted:
             return {}

@@ -8,8 +8,6 @@ them alike (scikit-learn style).
 - node-level modalities also implement `predict_nodes` (index node_id) and `predict_sides`
   (MultiIndex patient_id, side);
 - learned state lives in attributes ending with `_`; `is_fitted` checks them;
-- `adapt(cohort)` may learn, from a new site's unlabelled patients, a fitted model's scale for that site's
-  data (default: nothing to learn);
 - `oof` says how the pipeline gets honest training-set probabilities for thresholds: "kfold" (refit k
   times, cheap models) or "validation" (fit once; the model keeps its held-out patients' probabilities in
   `validation_proba_`, for networks too slow to refit k times).
@@ -54,12 +52,6 @@ class ModalityModel(ABC):
         if self.level == "node":
             out.update(sides=self.predict_sides(cohort), nodes=self.predict_nodes(cohort))
         return out
-
-    def adapt(self, cohort: Cohort) -> dict:
-        """Learn from the patients of a new site, outcomes never read, what the fitted model needs to read that
-        site's data on its own scale (the cytology reader: a stain no training smear had). Returns what was and
-        was not adapted ({"adapted": {...}, "not_adapted": {...}}); most models read nothing site-specific."""
-        return {}
 
     def figures(self) -> dict:
         """Pictures that explain the fitted model as a whole (name → matplotlib Figure); saved with the bundle."""

@@ -33,9 +33,8 @@ from sklearn.linear_model import LogisticRegression
 from ..cohort import Cohort, LymphCastError
 from .base import ModalityModel, probability_series, reader_aucs
 from .fitted_network import FittedNetwork
-from .cytology_bags import Bags, covered, cytology_images, grey_bags, normalise_bags, read_bags
-from .cytology_lab_scale import MIN_SMEARS, UNKNOWN, column_quantiles, map_columns, patient_stains
-from .cytology_measure import cross_fitted_log_odds, describe, fit_reader, measure_bags, reader_matrix
+from .cytology_bags import Bags, covered, grey_bags, normalise_bags, read_bags
+from .cytology_measure import cross_fitted_log_odds, describe, fit_reader, measure_bags, reader_log_odds
 from .cytology_training import EVAL_CHUNK, padded
 from .node_model import load_weights
 from .node_training import split_patients
@@ -153,12 +152,9 @@ class CytologyModel(FittedNetwork, ModalityModel):
             # over the training part alone); the recalibration sees each patient's score from a reader fitted
             # without it
             self.reader_ = fit_reader(measured, y)
-            self.reader_quantiles_ = column_quantiles(reader_matrix(measured))
             scores = np.column_stack([logits, cross_fitted_log_odds(measured, y, self.seed)])
         else:
-            self.reader_, self.reader_quantiles_, scores = None, None, logits[:, None]
-        self.training_stains_ = sorted(set(patient_stains(data, colour.images, colour.patient_ids)))
-        self.stain_maps_ = {}  # stain → its smears' reader-input quantiles, learnt by adapt()
+            self.reader_, scores = None, logits[:, None]
         # unpenalised for Platt scaling alone; with two scores a mild ridge, so that a reader separating a small
         # validation set by chance cannot take an unbounded weight
         self.calibration_ = LogisticRegression(C=1e4 if scores.shape[1] == 1 else STACK_C,
@@ -174,7 +170,7 @@ class CytologyModel(FittedNetwork, ModalityModel):
                                   "contrastive_loss": [round(h["contrastive_loss"], 4) for h in result["ssl_history"]],
                                   "probe_C": result["probe"]["C"],
                                   "best_epoch": result["best_epoch"], "epochs_run": result["epochs_run"],
-                                  "resumed_from": result["resumed_from"], "stains": self.training_stains_,
+                                  "resumed_from": result["resumed_from"],
                                   "validation_auc": reader_aucs(y[val_idx], scores[val_idx], self._score_names(),
                                                                 self._calibrated(scores[val_idx])),
                                   "score_weights": {k: float(w) for k, w in
@@ -192,17 +188,11 @@ class CytologyModel(FittedNetwork, ModalityModel):
         ref = getattr(self, "stain_reference_", None)
         return np.asarray(ref["he"] if ref is not None else DEFAULT_STAIN_VECTORS, float)
 
-    def _stack(self, raw: np.ndarray, measured: pd.DataFrame | None, stains: pd.Series) -> np.ndarray:
-        """(n, 1) bag logits, or (n, 2) bag logits and the measurement reader's log-odds (its inputs on the
-        training scale for a stain adapt() learnt)."""
+    def _stack(self, raw: np.ndarray, measured: pd.DataFrame | None) -> np.ndarray:
+        """(n, 1) bag logits, or (n, 2) bag logits and the measurement reader's log-odds."""
         if measured is None or getattr(self, "reader_", None) is None:
             return raw[:, None]
-        x = reader_matrix(measured)
-        for stain, source in getattr(self, "stain_maps_", {}).items():
-            rows = (stains.reindex(measured.index) == stain).to_numpy()
-            if rows.any():
-                x[rows] = map_columns(x[rows], source, self.reader_quantiles_)
-        return np.column_stack([raw, self.reader_.decision_function(x) if len(x) else np.zeros(0)])
+        return np.column_stack([raw, reader_log_odds(self.reader_, measured)])
 
     def _score_names(self) -> list[str]:
         return ["network", "measurements"][:self.calibration_.coef_.shape[1]]
@@ -220,40 +210,7 @@ class CytologyModel(FittedNetwork, ModalityModel):
         if not len(bags):
             return bags, np.zeros((0, 1)), None
         measured = self._measure(colour) if getattr(self, "reader_", None) is not None else None
-        stains = patient_stains(cohort, colour.images, colour.patient_ids)
-        return bags, self._stack(self._logits(bags), measured, stains), measured
-
-    # --- a new laboratory -----------------------------------------------------------------------
-    def adapt(self, cohort: Cohort) -> dict:
-        """Learn each new stain's counting scale from the smears of `cohort` (outcomes are never read;
-        cytology_lab_scale): for every stain recorded in cytology.csv that no training smear had, with at least
-        MIN_SMEARS patients' smears, the measurement reader's inputs are mapped onto the training distribution
-        from then on. Returns {"adapted": {stain: smears}, "not_adapted": {stain: why}}."""
-        self.check_fitted()
-        if getattr(self, "reader_", None) is None or getattr(self, "reader_quantiles_", None) is None:
-            return {"adapted": {}, "not_adapted": {"*": "the model has no measurement reader to adapt"}}
-        images = cytology_images(cohort)  # the stains are known before any slide is read
-        stains = patient_stains(cohort, images, images["patient_id"].unique())
-        known = set(getattr(self, "training_stains_", [UNKNOWN]))
-        adapted, skipped = {}, {}
-        for stain, count in stains.value_counts().items():
-            if stain == UNKNOWN:
-                skipped[stain] = f"{count} smears without a stain in cytology.csv"
-            elif stain in known:
-                skipped[stain] = "the training smears had this stain"
-            elif UNKNOWN in known:
-                skipped[stain] = "some training smears have no stain recorded, so it cannot be told new"
-            elif count < MIN_SMEARS:
-                skipped[stain] = f"{count} smears; at least {MIN_SMEARS} are needed"
-            else:
-                adapted[stain] = int(count)
-        if adapted:
-            wanted = stains.index[stains.isin(list(adapted))]
-            measured = self._measure(self.normalised_bags(cohort.subset(list(wanted))))
-            x, rows = reader_matrix(measured), stains.reindex(measured.index)
-            self.stain_maps_ = {**getattr(self, "stain_maps_", {}),
-                                **{s: column_quantiles(x[(rows == s).to_numpy()]) for s in adapted}}
-        return {"adapted": adapted, "not_adapted": skipped}
+        return bags, self._stack(self._logits(bags), measured), measured
 
     def patient_details(self, cohort: Cohort, patient_ids) -> dict[str, str]:
         """patient_id → caption: the smear's measurements and each reader's share of the score (log-odds), for
