@@ -44,7 +44,7 @@ def measure(features: dict, seed: int, reference: dict, stain: str = "Pap") -> d
     tiles, coords = smear(features, seed, stain)
     normalised, ok = normalise_tiles(tiles, reference)
     assert ok
-    return cm.summarise(cm.image_objects(normalised, coords, TILE, 1.0, reference["he"]))
+    return cm.summarise(cm.image_objects(normalised, coords, TILE, 1.0, reference["he"]), stain)
 
 
 def test_each_measurement_rises_with_its_cell_kind(reference):
@@ -67,6 +67,20 @@ def test_another_labs_stain_reads_alike(reference):
     plain = measure(feats(), 2, reference, stain="Diff-Quik")
     assert abs(pap["hobnail_like"] - dq["hobnail_like"]) < 0.03
     assert dq["hobnail_like"] > plain["hobnail_like"] + 0.06
+
+
+def test_tall_cells_are_read_by_the_rule_for_their_stain(reference):
+    def objects(features):
+        tiles, coords = smear(features, 4, "Diff-Quik")
+        return cm.image_objects(normalise_tiles(tiles, reference)[0], coords, TILE, 1.0, reference["he"])
+
+    tall, plain = objects(feats(tall=0.4)), objects(feats())
+    dq_rule = cm.summarise(tall, "Diff-Quik")["tall_like"] - cm.summarise(plain, "Diff-Quik")["tall_like"]
+    pap_rule = cm.summarise(tall, None)["tall_like"] - cm.summarise(plain, None)["tall_like"]
+    # Diff-Quik's purple dense cytoplasm reads as nuclear stain around the nucleus, not as cytoplasmic stain
+    assert dq_rule > 0.06 and dq_rule > 1.5 * pap_rule, (dq_rule, pap_rule)  # 0.085 and 0.048 here
+    same = {k: v for k, v in cm.summarise(tall, "Diff-Quik").items() if k != "tall_like"}
+    assert same == {k: v for k, v in cm.summarise(tall, None).items() if k != "tall_like"}  # only that rule moves
 
 
 def test_windows_count_every_object_once(reference, monkeypatch):

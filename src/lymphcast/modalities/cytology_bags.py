@@ -25,7 +25,7 @@ class Bags:
     owner: np.ndarray        # (N,) row of patient_ids each tile belongs to
     image: np.ndarray        # (N,) row of `images` each tile comes from
     coords: np.ndarray       # (N, 2) top-left (x, y) of the tile in its image's full-resolution pixels
-    images: pd.DataFrame     # the images read: image_id, patient_id, image_file, kind, tile_base_px
+    images: pd.DataFrame     # the images read: image_id, patient_id, image_file, kind, stain, tile_base_px
     normalised: np.ndarray   # (len(images),) bool: stain normalisation succeeded for that image
 
     def members(self) -> list[np.ndarray]:
@@ -49,15 +49,17 @@ def cytology_images(cohort: Cohort) -> pd.DataFrame:
     """The images to read, one or more per patient: the slides of patients who have one, else their fields."""
     table = cohort.cytology
     if not len(table) or "image_file" not in table.columns:
-        return pd.DataFrame(columns=["image_id", "patient_id", "image_file", "kind", "microns_per_pixel"])
+        return pd.DataFrame(columns=["image_id", "patient_id", "image_file", "kind", "microns_per_pixel", "stain"])
     table = table[table["patient_id"].isin(cohort.patients["patient_id"])].copy()
     table = table[table["image_file"].fillna("").astype(str).str.strip() != ""]
     table["kind"] = ["slide" if _is_slide(r) else "field" for r in table.to_dict("records")]
     has_slide = set(table.loc[table["kind"] == "slide", "patient_id"])
     keep = (table["kind"] == "slide") | ~table["patient_id"].isin(has_slide)
-    if "microns_per_pixel" not in table.columns:
-        table["microns_per_pixel"] = np.nan
-    return table.loc[keep, ["image_id", "patient_id", "image_file", "kind", "microns_per_pixel"]].reset_index(drop=True)
+    for optional in ("microns_per_pixel", "stain"):
+        if optional not in table.columns:
+            table[optional] = np.nan
+    columns = ["image_id", "patient_id", "image_file", "kind", "microns_per_pixel", "stain"]
+    return table.loc[keep, columns].reset_index(drop=True)
 
 
 def covered(cohort: Cohort) -> pd.Index:
