@@ -17,8 +17,9 @@ the reader is off), whose probabilities are kept in `validation_proba_`.
 Why two readers: on a fresh cohort (seed 67 of the generator) the network's tile embeddings recovered the share
 of hobnail cells with a cross-validated correlation of 0.62 and the presence of micropapillary clusters with an
 AUC of 0.74; the counts reach a rank correlation of 0.88 with the hobnail cells drawn and an AUC of 0.95-0.99 for
-micropapillary clusters, in either stain. The network still reads what the counts miss (tall cells in
-Diff-Quik smears, anything a user's own data holds that no count was written for).
+micropapillary clusters, in either stain (tall cells by a rule of their own in Diff-Quik smears, whose dense
+cytoplasm takes the nuclei's purple). The network still reads what the counts miss (anything a user's own data
+holds that no count was written for).
 Patients without a cytology image get NaN (fusion masks them).
 """
 
