@@ -27,13 +27,15 @@ OPTIONAL_PATIENT_LABELS = ("lateral_left", "lateral_right")
 NODE_COLUMNS = ("node_id", "patient_id", "side", "level", "metastatic")
 CYTOLOGY_COLUMNS = ("image_id", "patient_id", "image_file")
 # Optional cytology.csv columns: what the file is, its pixel size when the file does not carry one (a camera's PNG;
-# a slide's TIFF states its own) and the stain (the model normalises colour whatever it is).
+# a slide's TIFF states its own) and the stain (the model normalises colour whatever it is; the measurement reader
+# counts tall cells by another rule in Diff-Quik smears, whose dense cytoplasm takes the nuclei's purple).
 CYTOLOGY_FIELDS = {
     "kind": FieldSpec(type="category", description="a whole slide (scanned) or a field photographed at the "
                       "microscope", values=("slide", "field")),
     "microns_per_pixel": FieldSpec(type="number", description="pixel size of the image at full resolution",
                                    unit="um", min=0.05, max=20.0),
-    "stain": FieldSpec(type="category", description="stain of the smear", values=("Pap", "Diff-Quik", "other")),
+    "stain": FieldSpec(type="category", description="stain of the smear (Diff-Quik changes how tall cells are counted)",
+                       values=("Pap", "Diff-Quik", "other")),
 }
 SIDES = ("left", "right")
 LEVELS = ("II", "III", "IV", "V", "VI")
