@@ -196,8 +196,8 @@ def summarise(objects: list[dict], stain_name: str | None = None) -> dict:
 
 
 def patient_stain(images, rows: np.ndarray) -> str | None:
-    """The stain of the images a patient's tiles come from (`rows`: their rows of `images`), the commonest where
-    several are named; None where cytology.csv names none."""
+    """The stain of a patient's images (`rows`: their rows of `images`), the commonest where several are named;
+    None where cytology.csv names none."""
     if "stain" not in images.columns:
         return None
     named = images["stain"].iloc[np.asarray(rows, int)].dropna().astype(str).str.strip()
@@ -214,12 +214,12 @@ def measure_bags(bags, stain_vectors: np.ndarray, mpp: float, progress: bool = F
     rows = []
     for i in track(range(len(members)), description="cytology: measuring smears", disable=not progress,
                    transient=True):
-        found = []
-        for image in np.unique(bags.image[members[i]]):
+        found, images = [], np.unique(bags.image[members[i]])
+        for image in images:
             part = members[i][bags.image[members[i]] == image]
             found += image_objects(bags.tiles[part], bags.coords[part],
                                    float(bags.images["tile_base_px"].iloc[image]), mpp, stain_vectors)
-        rows.append(summarise(found, patient_stain(bags.images, bags.image[members[i]])))
+        rows.append(summarise(found, patient_stain(bags.images, images)))
     return pd.DataFrame(rows, index=bags.patient_ids, columns=list(MEASUREMENTS))
 
 
